@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes scripts can rely on.
+const (
+	exitOK      = 0
+	exitError   = 1 // the command failed: bad input, auth, host, I/O
+	exitPartial = 2 // the command ran but not everything succeeded (some tables or rows failed)
+	exitUsage   = 64
+)
+
+// exitErr carries an exit code other than exitError up to run.
+type exitErr struct {
+	code int
+	err  error
+}
+
+func (e *exitErr) Error() string { return e.err.Error() }
+func (e *exitErr) Unwrap() error { return e.err }
+
+// withExit wraps err so that the process exits with code.
+func withExit(code int, err error) error { return &exitErr{code: code, err: err} }
+
+// usageError marks a mistake in how the command was called.
+func usageError(format string, args ...any) error {
+	return withExit(exitUsage, fmt.Errorf(format, args...))
+}
+
+// app is what every command shares: standard streams, global flags and the logger.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	global         globalFlags
+	logger         *slog.Logger
+}
+
+// globalFlags are the connection flags of every command; each has an environment variable and a
+// config-file key (flags win over env, env over the file).
+type globalFlags struct {
+	config           string
+	connection       string
+	host             string
+	clientID         string
+	clientSecret     string
+	clientSecretFile string
+	scopes           string
+	apiKey           string
+	caFile           string
+	proxy            string
+	rate             float64
+	burst            int
+	verbose          bool
+	quiet            bool
+}
+
+// commandBuilders are the subcommands; each command file registers its own in init.
+var commandBuilders []func(*app) *cobra.Command
+
+func registerCommand(build func(*app) *cobra.Command) {
+	commandBuilders = append(commandBuilders, build)
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "coupa",
+		Short: "The open-source connector for Coupa",
+		Long: `coupa connects to the Coupa Core API to:
+  extract   sync invoices, purchase orders, requisitions, users... into SQLite, PostgreSQL or Parquet
+  operate   query, get, create, update objects and run actions, one at a time or in bulk
+  simulate  run a local Coupa API simulator for development and tests
+
+Connection settings come from flags, then environment variables, then a YAML config file:
+  --host / COUPA_HOST                      acme.coupahost.com (https only; http for loopback)
+  --client-id / COUPA_CLIENT_ID            OAuth2 client credentials
+  --client-secret / COUPA_CLIENT_SECRET    (or COUPA_CLIENT_SECRET_FILE)
+  --config / COUPA_CONFIG                  YAML file with named connections (--connection NAME)
+
+Try it without a Coupa instance:
+  coupa demo            simulated Coupa synced into ./coupa-demo.db
+  coupa sim             a local Coupa API to point the other commands at`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			level := slog.LevelInfo
+			if a.global.verbose {
+				level = slog.LevelDebug
+			}
+			if a.global.quiet {
+				level = slog.LevelWarn
+			}
+			a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			return nil
+		},
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	f := root.PersistentFlags()
+	g := &a.global
+	f.StringVar(&g.config, "config", "", "YAML config file (env COUPA_CONFIG)")
+	f.StringVar(&g.connection, "connection", "", "named connection in the config file (env COUPA_CONNECTION)")
+	f.StringVar(&g.host, "host", "", "Coupa instance, e.g. acme.coupahost.com (env COUPA_HOST)")
+	f.StringVar(&g.clientID, "client-id", "", "OAuth2 client id (env COUPA_CLIENT_ID)")
+	f.StringVar(&g.clientSecret, "client-secret", "", "OAuth2 client secret (env COUPA_CLIENT_SECRET; prefer the env or a file)")
+	f.StringVar(&g.clientSecretFile, "client-secret-file", "", "file holding the client secret (env COUPA_CLIENT_SECRET_FILE)")
+	f.StringVar(&g.scopes, "scopes", "", "space- or comma-separated scopes to request (env COUPA_SCOPES; default: what the command needs)")
+	f.StringVar(&g.apiKey, "api-key", "", "legacy X-COUPA-API-KEY (env COUPA_API_KEY; deprecated by Coupa)")
+	f.StringVar(&g.caFile, "ca-file", "", "PEM bundle of extra CAs to trust (env COUPA_CA_FILE)")
+	f.StringVar(&g.proxy, "proxy", "", "proxy URL (default: HTTPS_PROXY and friends)")
+	f.Float64Var(&g.rate, "rate", 0, "client-side requests per second (default 20; Coupa allows 25)")
+	f.IntVar(&g.burst, "burst", 0, "client-side request burst (default 15; Coupa allows 20)")
+	f.BoolVarP(&g.verbose, "verbose", "v", false, "log every request")
+	f.BoolVarP(&g.quiet, "quiet", "q", false, "log warnings and errors only")
+	for _, build := range commandBuilders {
+		root.AddCommand(build(a))
+	}
+	return root
+}
+
+// run executes the CLI and maps errors to exit codes; it never prints a stack trace.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr,
+		logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "coupa: %s\n", oneLine(err.Error()))
+	var ee *exitErr
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitError
+}
+
+// isCobraUsage recognises cobra's own argument and flag errors, which it returns as plain errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument",
+		"invalid argument", "accepts ", "requires at least", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// oneLine keeps error output to one line, whatever a wrapped error carried.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}

@@ -1,0 +1,102 @@
+// Package dest defines the Destination every warehouse backend implements (dest/sqlite, dest/postgres,
+// dest/parquet) and the contract tests they all must pass. Backends live in one small package each.
+package dest
+
+import (
+	"context"
+	"time"
+
+	"github.com/coupa-connector/coupa-connector/catalog"
+)
+
+// Destination is a warehouse the sync engine writes into. Implementations are safe for concurrent use
+// (WritePage may be called from several goroutines; a backend serialises what it must).
+type Destination interface {
+	// Prepare creates or evolves the schema of tables (with their children) and the state tables.
+	// It adds missing columns and never drops one. It fails when the target is not a coupa warehouse.
+	Prepare(ctx context.Context, tables []*catalog.Table) error
+
+	// LoadState returns the saved state of a table, or nil when it has never been synced.
+	LoadState(ctx context.Context, table string) (*State, error)
+
+	// WritePage commits, in ONE transaction: upsert of p.Rows on id, replacement of every child row of
+	// those parents by p.Children, and p.State (when non-nil). A crash leaves all or nothing.
+	WritePage(ctx context.Context, p *Page) error
+
+	// SaveState commits a state alone (window opened, window finished).
+	SaveState(ctx context.Context, s *State) error
+
+	// ResetState forgets the state of table ("" = every table); the next sync is a full one.
+	ResetState(ctx context.Context, table string) error
+
+	// LiveIDs lists the ids of table's rows that are not marked deleted, ascending.
+	LiveIDs(ctx context.Context, table string) ([]int64, error)
+
+	// MarkDeleted sets _deleted_at = at on those ids (one transaction). Rows are never hard-deleted.
+	MarkDeleted(ctx context.Context, table string, ids []int64, at time.Time) error
+
+	// StartRun records a run in _coupa_runs and returns its id; FinishRun records its end.
+	StartRun(ctx context.Context, r *Run) (int64, error)
+	FinishRun(ctx context.Context, r *Run) error
+
+	// States lists every saved table state (for `coupa state show`).
+	States(ctx context.Context) ([]*State, error)
+
+	Close() error
+}
+
+// Options are common to every backend.
+type Options struct {
+	Prefix string // prepended to every table name (not to the state tables)
+}
+
+// Page is one API page ready to commit.
+type Page struct {
+	Table    *catalog.Table
+	Rows     []catalog.Row            // parent rows, each with "id"
+	Children map[string][]catalog.Row // child table name -> rows; every listed parent's children are replaced
+	State    *State                   // checkpoint committed with the rows; may be nil
+	SyncedAt time.Time                // value of _synced_at
+}
+
+// StateVersion is the format of State this code writes; a destination refuses a newer one.
+const StateVersion = 1
+
+// State is a table's sync progress. It is what makes a killed run resumable.
+type State struct {
+	Table   string
+	Version int
+	// Cursor: every record with cursor field < Cursor is in the warehouse. Zero before the first full sync.
+	Cursor time.Time
+	// Window is the run in progress (nil when none): what remains to fetch.
+	Window *Window
+	// UpdatedAt is when this state was written.
+	UpdatedAt time.Time
+}
+
+// Window is the frozen range [From, To) of cursor values a run fetches, split into id partitions.
+type Window struct {
+	From        time.Time // zero = from the beginning (full sync)
+	To          time.Time // Coupa's clock at run start; frozen for the whole run
+	FullRefresh bool
+	Partitions  []Partition
+}
+
+// Partition is the id range (Lo, Hi] of a window (Hi = 0 means unbounded) and how far it got.
+type Partition struct {
+	Lo     int64
+	Hi     int64
+	LastID int64 // highest id committed in this partition; paging resumes at id[gt]=LastID
+	Done   bool
+}
+
+// Run is one row of _coupa_runs.
+type Run struct {
+	ID       int64
+	Started  time.Time
+	Finished time.Time // zero while running
+	Status   string    // running | ok | partial | failed | interrupted
+	Tables   []string
+	Summary  string // JSON: per-table counts
+	Error    string // one line, never a secret
+}
