@@ -21,7 +21,7 @@ type Destination interface {
 
 	// WritePage commits, in ONE transaction: upsert of p.Rows on id, replacement of every child row of
 	// those parents by p.Children, and p.State (when non-nil). A crash leaves all or nothing.
-	WritePage(ctx context.Context, p *Page) error
+	WritePage(ctx context.Context, p *Page) (WriteStats, error)
 
 	// SaveState commits a state alone (window opened, window finished).
 	SaveState(ctx context.Context, s *State) error
@@ -57,6 +57,13 @@ type Page struct {
 	Children map[string][]catalog.Row // child table name -> rows; every listed parent's children are replaced
 	State    *State                   // checkpoint committed with the rows; may be nil
 	SyncedAt time.Time                // value of _synced_at
+}
+
+// WriteStats says what a WritePage changed, for the sync summary.
+type WriteStats struct {
+	Inserted int // parents new to the warehouse
+	Updated  int // parents already there (revived ones included)
+	Children int // child rows written
 }
 
 // StateVersion is the format of State this code writes; a destination refuses a newer one.
