@@ -35,6 +35,9 @@ type Child struct {
 	// Explode builds the child's records when they are not an array in the parent (user_licenses comes
 	// from the user's license booleans). Nil for ordinary array children.
 	Explode func(parent map[string]any) []map[string]any
+	// Uses lists the dashed top-level fields of the parent Explode reads, so Fields asks for them and they
+	// do not land in the parent's _extra.
+	Uses []string
 }
 
 // Table is one Coupa resource synced into one warehouse table (plus its children).
