@@ -1,0 +1,229 @@
+// Package coupa is a client for the Coupa Core REST API: OAuth2 or API-key auth, a shared rate limiter,
+// retries, keyset paging and typed errors. It imports nothing else of this module.
+package coupa
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Version names the product version in the User-Agent; cmd sets it at build time.
+var Version = "dev"
+
+// Defaults applied by New to zero Config fields. The rate stays below Coupa's documented 25 req/s and
+// burst of 20 so that one connector never trips the instance limit on its own.
+const (
+	DefaultRate       = 20
+	DefaultBurst      = 15
+	DefaultMaxRetries = 8
+	DefaultTimeout    = 60 * time.Second
+	// MaxPageSize is Coupa's cap on records per list call.
+	MaxPageSize = 50
+)
+
+// Config says how to reach and authenticate to one Coupa instance.
+type Config struct {
+	Host         string   // "acme.coupahost.com" or "https://acme.coupahost.com"; http only for loopback
+	ClientID     string   // OAuth2 client credentials
+	ClientSecret string   // never logged, printed or put in an error
+	Scopes       []string // requested scopes; empty means "whatever the client was granted"
+	AuthStyle    AuthStyle
+	APIKey       string // legacy X-COUPA-API-KEY auth (deprecated by Coupa); used when ClientID is empty
+
+	Rate       float64       // client-side requests per second for this host (default 20)
+	Burst      int           // token bucket burst (default 15)
+	MaxRetries int           // retries of one request on 429/5xx/timeouts/resets (default 8); <0 means none
+	Timeout    time.Duration // per request attempt (default 60s)
+	CAFile     string        // extra PEM bundle to trust
+	Proxy      string        // proxy URL; default http.ProxyFromEnvironment
+	UserAgent  string        // default "coupa-connector/<version>"
+	Logger     *slog.Logger  // default: discard
+	HTTPClient *http.Client  // optional base client (its Transport is wrapped); tests use it
+}
+
+// AuthStyle says how the client id and secret are sent to /oauth2/token.
+type AuthStyle int
+
+const (
+	AuthStyleAuto     AuthStyle = iota // try form body, remember what works
+	AuthStyleInParams                  // client_id and client_secret in the form body (Coupa's documented way)
+	AuthStyleInHeader                  // HTTP Basic
+)
+
+// Record is one Coupa object as decoded from JSON, losing nothing: keys stay dashed as Coupa sends them,
+// numbers are json.Number, decimal amounts stay the strings Coupa sends, datetimes stay strings with offset.
+type Record map[string]any
+
+// ID returns the record's "id" and whether it is present and an integer.
+func (r Record) ID() (int64, bool) {
+	switch v := r["id"].(type) {
+	case interface{ Int64() (int64, error) }:
+		n, err := v.Int64()
+		return n, err == nil
+	case float64:
+		return int64(v), v == float64(int64(v))
+	case int64:
+		return v, true
+	case int:
+		return int64(v), true
+	case string:
+		n, err := strconv.ParseInt(v, 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// Response wraps the HTTP response of the last attempt. Its Body has already been read and closed.
+type Response struct {
+	*http.Response
+	Date     time.Time // the server's clock (HTTP Date header); zero when absent
+	Attempts int       // 1 + retries
+}
+
+// Stats are cumulative counters a caller may read at any time (progress bars, metrics, summaries).
+type Stats struct {
+	Requests    int64
+	Retries     int64
+	RateLimited int64 // 429 responses
+	Bytes       int64 // response bytes read
+	Latency     time.Duration
+	TokenMints  int64
+}
+
+// Client talks to one Coupa instance. It is safe for concurrent use; all goroutines share one token
+// and one rate limiter.
+type Client struct {
+	base      *url.URL
+	hc        *http.Client
+	limiter   *rate.Limiter
+	logger    *slog.Logger
+	userAgent string
+
+	maxRetries int
+	timeout    time.Duration
+	// backoffBase and backoffCap shape the exponential backoff; tests shrink them.
+	backoffBase time.Duration
+	backoffCap  time.Duration
+	// maxBody bounds what is read of one response so that a hostile server cannot exhaust memory.
+	maxBody int64
+	now     func() time.Time
+
+	apiKey string
+	auth   *oauth // nil for API-key auth
+
+	secrets []string // strings that must never leave the client in an error
+
+	// pauseUntil (unix nanoseconds) holds every request of this client after a 429, so that all
+	// goroutines back off together instead of each discovering the limit on its own.
+	pauseUntil atomic.Int64
+
+	stats struct {
+		requests, retries, rateLimited, bytes, latency, tokenMints atomic.Int64
+	}
+}
+
+// New validates cfg (host, credentials) and returns a client. It makes no request.
+func New(cfg Config) (*Client, error) {
+	base, err := normalizeHost(cfg.Host)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		base:        base,
+		logger:      cfg.Logger,
+		userAgent:   cfg.UserAgent,
+		maxRetries:  cfg.MaxRetries,
+		timeout:     cfg.Timeout,
+		backoffBase: 250 * time.Millisecond,
+		backoffCap:  30 * time.Second,
+		maxBody:     64 << 20,
+		now:         time.Now,
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	if c.userAgent == "" {
+		c.userAgent = "coupa-connector/" + Version
+	}
+	switch {
+	case cfg.MaxRetries == 0:
+		c.maxRetries = DefaultMaxRetries
+	case cfg.MaxRetries < 0:
+		c.maxRetries = 0
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	r, burst := cfg.Rate, cfg.Burst
+	if r <= 0 {
+		r = DefaultRate
+	}
+	if burst <= 0 {
+		burst = DefaultBurst
+	}
+	c.limiter = rate.NewLimiter(rate.Limit(r), burst)
+
+	clientID := strings.TrimSpace(cfg.ClientID)
+	switch {
+	case clientID != "" && cfg.ClientSecret == "":
+		return nil, errors.New("coupa: client secret is missing; set COUPA_CLIENT_SECRET or COUPA_CLIENT_SECRET_FILE (or --client-secret)")
+	case clientID == "" && cfg.ClientSecret != "":
+		return nil, errors.New("coupa: client id is missing; set COUPA_CLIENT_ID (or --client-id)")
+	case clientID != "":
+		c.auth = newOAuth(c, clientID, cfg.ClientSecret, cfg.Scopes, cfg.AuthStyle)
+		c.secrets = append(c.secrets, cfg.ClientSecret)
+	case cfg.APIKey != "":
+		c.apiKey = cfg.APIKey
+		c.secrets = append(c.secrets, cfg.APIKey)
+		c.logger.Warn("coupa: API key auth (X-COUPA-API-KEY) is deprecated by Coupa (no new keys from R34, unsupported from R35); switch to OAuth2 client credentials")
+	default:
+		return nil, errors.New("coupa: no credentials; set COUPA_CLIENT_ID and COUPA_CLIENT_SECRET (OAuth2 client credentials)")
+	}
+
+	hc, err := buildHTTPClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.hc = hc
+	return c, nil
+}
+
+// BaseURL is the normalised instance URL, e.g. "https://acme.coupahost.com".
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// Stats returns a snapshot of the counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Requests:    c.stats.requests.Load(),
+		Retries:     c.stats.retries.Load(),
+		RateLimited: c.stats.rateLimited.Load(),
+		Bytes:       c.stats.bytes.Load(),
+		Latency:     time.Duration(c.stats.latency.Load()),
+		TokenMints:  c.stats.tokenMints.Load(),
+	}
+}
+
+// redact removes every credential from s. Servers sometimes echo request parameters in error
+// bodies, and those bodies end up in error strings and logs.
+func (c *Client) redact(s string) string {
+	for _, sec := range c.secrets {
+		if sec == "" {
+			continue
+		}
+		// Also the encoded forms, as a server may echo the form body or query it received.
+		for _, form := range []string{sec, url.QueryEscape(sec), url.PathEscape(sec)} {
+			if strings.Contains(s, form) {
+				s = strings.ReplaceAll(s, form, "[redacted]")
+			}
+		}
+	}
+	return s
+}
