@@ -47,10 +47,26 @@ type Destination interface {
 
 // Options are common to every backend.
 type Options struct {
-	Prefix string // prepended to every table name (not to the state tables)
+	// Prefix is prepended to every data table name (not to the state tables). States are kept per
+	// (prefix, table), so two prefixes synced into one warehouse keep separate progress, and
+	// ResetState("") forgets only this prefix's tables.
+	Prefix string
 }
 
 // Page is one API page ready to commit.
+//
+// What a page may hold (every backend enforces the same rules, so a page that one backend accepts,
+// every backend accepts; the contract tests in dest/desttest check them):
+//   - parent rows: the table's catalog columns and catalog.ColExtra; "id" must be set. _synced_at comes from
+//     Page.SyncedAt and _deleted_at is cleared by every write, so rows do not carry them.
+//   - child rows: the child's ParentKey (one of the page's parent ids), its catalog columns; every Key column
+//     must be set. Children have _synced_at but no _extra (catalog.Rows keeps no unknown fields of items).
+//   - each value is nil or the Go type catalog documents for its column Type (Normalize lists what else is
+//     accepted); a column a row omits is stored as NULL.
+//   - p.Children may only name child tables of p.Table. Every child table of p.Table is cleared for the
+//     page's parents, whether or not p.Children lists it: a parent whose lines all went has none left.
+//
+// A page that breaks a rule fails the whole WritePage, which then commits nothing.
 type Page struct {
 	Table    *catalog.Table
 	Rows     []catalog.Row            // parent rows, each with "id"
