@@ -54,7 +54,10 @@ type Table struct {
 	Update     bool     // PUT /api/<Resource>/<id> is supported
 	Actions    []string // PUT /api/<Resource>/<id>/<action>
 	Required   []string // dashed fields a create must carry
-	Optional   bool     // the endpoint is not documented on every instance: a 404 skips the table
+	// NaturalKeys are sets of dashed fields that identify an object Coupa keeps unique, tried in order;
+	// a bulk create that may have reached Coupa looks the object up by the first set its row carries.
+	NaturalKeys [][]string
+	Optional    bool // the endpoint is not documented on every instance: a 404 skips the table
 }
 
 // Row is one warehouse row: column name -> value of the Go type its column Type names, or nil.

@@ -140,8 +140,9 @@ var invoices = &Table{
 		}),
 	},
 	Create: true, Update: true,
-	Actions:  []string{"submit", "void", "abandon", "dispute"},
-	Required: []string{"invoice-number", "invoice-date", "supplier", "currency"},
+	Actions:     []string{"submit", "void", "abandon", "dispute"},
+	Required:    []string{"invoice-number", "invoice-date", "supplier", "currency"},
+	NaturalKeys: [][]string{{"invoice-number", "supplier.id"}, {"invoice-number", "supplier.number"}, {"invoice-number", "supplier.name"}},
 }
 
 var purchaseOrders = &Table{
@@ -233,7 +234,8 @@ var suppliers = &Table{
 		c("primary-address.id", Int),
 	}, audit(), customFields),
 	Create: true, Update: true,
-	Required: []string{"name"},
+	Required:    []string{"name"},
+	NaturalKeys: [][]string{{"number"}, {"name"}},
 }
 
 // contracts: the fact sheet has no field list (UNCERTAIN); these are the commonly documented header fields.
@@ -253,7 +255,8 @@ var contracts = &Table{
 		c("max-commit", Decimal),
 	}, supplier(), currency(), audit()),
 	Create: true, Update: false,
-	Required: []string{"name", "supplier"},
+	Required:    []string{"name", "supplier"},
+	NaturalKeys: [][]string{{"number"}},
 }
 
 var expenseReports = &Table{
@@ -344,7 +347,8 @@ var users = &Table{
 		},
 	},
 	Create: true, Update: true,
-	Required: []string{"login", "email", "active"},
+	Required:    []string{"login", "email", "active"},
+	NaturalKeys: [][]string{{"login"}},
 }
 
 func licenseColumns() []Column {
@@ -410,7 +414,8 @@ var userGroups = &Table{
 		c("type", String),
 	}, audit()),
 	Create: true, Update: true,
-	Required: []string{"name"},
+	Required:    []string{"name"},
+	NaturalKeys: [][]string{{"name"}},
 }
 
 // roles: no core.role scope exists and a REST /api/roles is not documented on every instance (UNCERTAIN in the

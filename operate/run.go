@@ -322,17 +322,6 @@ func (r *runner) lookup(ctx context.Context, resource string, filters []coupa.Fi
 	return 0, nil
 }
 
-// naturalKeys are, per table, the sets of fields that identify an object created from a row; the first
-// set the row fully carries is used. Coupa enforces uniqueness of supplier names and numbers, user
-// logins and user group names, and an invoice number is unique per supplier.
-var naturalKeys = map[string][][]string{
-	"suppliers":   {{"number"}, {"name"}},
-	"users":       {{"login"}},
-	"user_groups": {{"name"}},
-	"invoices":    {{"invoice-number", "supplier.id"}, {"invoice-number", "supplier.number"}, {"invoice-number", "supplier.name"}},
-	"contracts":   {{"number"}},
-}
-
 // externalRefs are the fields integrations fill with their own system's key; any object carrying one
 // can be found again by it.
 var externalRefs = []string{"external-ref-num", "external-ref-id", "external-ref-code", "external-src-ref", "erp-document-id"}
@@ -340,7 +329,7 @@ var externalRefs = []string{"external-ref-num", "external-ref-id", "external-ref
 // NaturalKey returns the filters that find the object body would create, or nil when body carries no
 // natural key for t.
 func NaturalKey(t *catalog.Table, body map[string]any) []coupa.Filter {
-	for _, set := range naturalKeys[t.Name] {
+	for _, set := range t.NaturalKeys {
 		if fs := keyFilters(body, set); fs != nil {
 			return fs
 		}

@@ -22,7 +22,7 @@ import (
 )
 
 var supplierTable = &catalog.Table{
-	Name: "suppliers", Resource: "suppliers",
+	Name: "suppliers", Resource: "suppliers", NaturalKeys: [][]string{{"number"}, {"name"}},
 	Columns: []catalog.Column{
 		{Name: "id", Path: "id", Type: catalog.Int},
 		{Name: "name", Path: "name", Type: catalog.String},
@@ -418,7 +418,7 @@ func TestRunResultsFileOfAnotherKindIsRefused(t *testing.T) {
 }
 
 func TestNaturalKey(t *testing.T) {
-	inv := &catalog.Table{Name: "invoices"}
+	inv, _ := catalog.Lookup("invoices")
 	got := NaturalKey(inv, map[string]any{"invoice-number": "I-1", "supplier": map[string]any{"name": "Acme"}})
 	want := []coupa.Filter{{Field: "invoice-number", Value: "I-1"}, {Field: "supplier.name", Value: "Acme"}}
 	if !reflect.DeepEqual(got, want) {
