@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/coupa-connector/coupa-connector/dest"
+	"github.com/coupa-connector/coupa-connector/dest/postgres"
+	"github.com/coupa-connector/coupa-connector/dest/sqlite"
+)
+
+// defaultDest is where `coupa sync` writes when --dest is not given.
+const defaultDest = "sqlite:coupa.db"
+
+// destSpec is a parsed --dest value.
+type destSpec struct {
+	kind   string // sqlite | postgres | parquet
+	target string // file path, DSN or directory
+}
+
+func (d destSpec) String() string {
+	if d.kind == "postgres" {
+		return "postgres" // a DSN may hold a password: never echo it
+	}
+	return d.kind + ":" + d.target
+}
+
+const destHelp = "use sqlite:PATH, PATH.db, postgres://... or parquet:DIR"
+
+// parseDest reads --dest: sqlite:PATH | PATH.db (.sqlite, .sqlite3) | postgres://... | parquet:DIR.
+func parseDest(s string) (destSpec, error) {
+	s = strings.TrimSpace(s)
+	low := strings.ToLower(s)
+	switch {
+	case s == "":
+		return destSpec{}, usageError("--dest is empty: %s", destHelp)
+	case strings.HasPrefix(low, "sqlite:"):
+		p := strings.TrimPrefix(s[len("sqlite:"):], "//")
+		if p == "" {
+			return destSpec{}, usageError("--dest sqlite: needs a file path, e.g. sqlite:coupa.db")
+		}
+		return destSpec{kind: "sqlite", target: p}, nil
+	case strings.HasPrefix(low, "postgres://"), strings.HasPrefix(low, "postgresql://"):
+		return destSpec{kind: "postgres", target: s}, nil
+	case strings.HasPrefix(low, "parquet:"):
+		p := s[len("parquet:"):]
+		if p == "" {
+			return destSpec{}, usageError("--dest parquet: needs a directory, e.g. parquet:./warehouse")
+		}
+		return destSpec{kind: "parquet", target: p}, nil
+	case strings.HasSuffix(low, ".db"), strings.HasSuffix(low, ".sqlite"), strings.HasSuffix(low, ".sqlite3"):
+		return destSpec{kind: "sqlite", target: s}, nil
+	}
+	return destSpec{}, usageError("--dest %q is not a destination I know: %s", s, destHelp)
+}
+
+// openDest opens the destination. mustExist refuses to create a new warehouse (for `coupa state`).
+func openDest(ctx context.Context, spec destSpec, prefix string, mustExist bool) (dest.Destination, error) {
+	opts := dest.Options{Prefix: prefix}
+	switch spec.kind {
+	case "sqlite":
+		if mustExist {
+			if _, err := os.Stat(spec.target); err != nil {
+				return nil, fmt.Errorf("no warehouse at %s: run `coupa sync --dest sqlite:%s` first", spec.target, spec.target)
+			}
+		}
+		if dir := filepath.Dir(spec.target); dir != "" {
+			if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+				return nil, fmt.Errorf("cannot create %s: %s is not a directory", spec.target, dir)
+			}
+		}
+		db, err := sqlite.Open(spec.target, opts)
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	case "postgres":
+		db, err := postgres.Open(ctx, spec.target, postgres.Options{Options: opts})
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	case "parquet":
+		return nil, fmt.Errorf("--dest parquet: is not built yet in this version; use sqlite:PATH or postgres://")
+	}
+	return nil, fmt.Errorf("unknown destination kind %q", spec.kind)
+}

@@ -1,0 +1,450 @@
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/coupa"
+	"github.com/coupa-connector/coupa-connector/dest"
+)
+
+// tableRun is one table's share of a run. mu serialises "change the in-memory state + commit it", so the
+// checkpoints a destination sees only ever move forward.
+type tableRun struct {
+	e      *engine
+	t      *catalog.Table
+	fields []any
+
+	mu         sync.Mutex
+	state      *dest.State
+	splitTried bool // a window is split at most once per run
+	sum        TableSummary
+	rows       int
+	start      coupa.Stats
+}
+
+// syncTable runs one table to completion, failure or interruption. The error is returned only so that
+// Sync can tell an authentication failure (which aborts the run) from the others.
+func (e *engine) syncTable(ctx context.Context, t *catalog.Table) (TableSummary, error) {
+	began := time.Now()
+	r := &tableRun{e: e, t: t, start: e.cfg.Client.Stats()}
+	r.sum.Table = t.Name
+	e.emit(Event{Kind: TableStarted, Table: t.Name, Done: -1})
+	err := r.run(ctx)
+	r.finish(ctx, err)
+	r.sum.Duration = time.Since(began)
+	end := e.cfg.Client.Stats()
+	r.sum.Requests = end.Requests - r.start.Requests
+	r.sum.Retries = end.Retries - r.start.Retries
+	r.sum.RateLimited = end.RateLimited - r.start.RateLimited
+	s := r.sum
+	e.emit(Event{Kind: TableFinished, Table: t.Name, Rows: r.rows, Children: s.Children, Pages: s.Pages,
+		Requests: s.Requests, Done: 1, Summary: &s})
+	return s, err
+}
+
+// finish turns the outcome into a status and a message, and logs it.
+func (r *tableRun) finish(ctx context.Context, err error) {
+	log := r.e.cfg.Logger.With("table", r.t.Name)
+	switch {
+	case err == nil:
+		r.sum.Status = StatusOK
+		log.Info("table synced", "new", r.sum.New, "updated", r.sum.Updated, "deleted", r.sum.Deleted,
+			"children", r.sum.Children, "pages", r.sum.Pages)
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		r.sum.Status = StatusInterrupted
+		r.sum.Message = "interrupted; the next run resumes from the last committed page"
+		log.Warn("table interrupted", "pages", r.sum.Pages)
+	case coupa.IsForbidden(err):
+		r.sum.Status = StatusSkipped
+		r.sum.Message = fmt.Sprintf("skipped: the API client lacks scope %s (grant it to the OAuth client in Coupa, or leave %s out of --tables)", r.t.Scope, r.t.Name)
+		log.Warn("table skipped: missing scope", "scope", r.t.Scope)
+	case coupa.IsNotFound(err) && r.t.Optional:
+		r.sum.Status = StatusSkipped
+		r.sum.Message = fmt.Sprintf("skipped: /api/%s is not available on this instance", r.t.Resource)
+		log.Warn("table skipped: endpoint not available", "resource", r.t.Resource)
+	default:
+		r.sum.Status = StatusFailed
+		r.sum.Message = oneLine(err.Error())
+		log.Error("table failed; its checkpoint is kept and the next run resumes", "err", r.sum.Message)
+	}
+}
+
+func (r *tableRun) run(ctx context.Context) error {
+	d := r.e.cfg.Dest
+	st, err := d.LoadState(ctx, r.t.Name)
+	if err != nil {
+		return fmt.Errorf("loading the sync state of %s: %w", r.t.Name, err)
+	}
+	if st == nil {
+		st = &dest.State{Table: r.t.Name, Version: dest.StateVersion}
+	}
+	if st.Version > dest.StateVersion {
+		return fmt.Errorf("the saved state of %s has format %d, newer than this coupa understands (%d): upgrade coupa or run `coupa state reset %s`",
+			r.t.Name, st.Version, dest.StateVersion, r.t.Name)
+	}
+	st.Version = dest.StateVersion
+	r.state = st
+	r.fields = r.t.Fields()
+
+	w := st.Window
+	if w != nil && r.e.cfg.FullRefresh && !w.FullRefresh {
+		r.e.cfg.Logger.Info("discarding the open incremental window for a full refresh", "table", r.t.Name)
+		w = nil
+	}
+	if w != nil {
+		r.sum.Resumed = true
+		r.e.cfg.Logger.Info("resuming the open window", "table", r.t.Name, "from", w.From, "to", w.To)
+	} else {
+		if w, err = r.openWindow(ctx); err != nil {
+			return err
+		}
+		st.Window = w
+		if err := d.SaveState(ctx, r.snapshot()); err != nil {
+			return fmt.Errorf("saving the window of %s: %w", r.t.Name, err)
+		}
+	}
+	r.sum.From, r.sum.To = w.From, w.To
+
+	if err := r.fetchWindow(ctx); err != nil {
+		return err
+	}
+	// Every partition is done: only now may the cursor move.
+	r.mu.Lock()
+	st.Cursor = w.To
+	st.Window = nil
+	snap := r.snapshot()
+	r.mu.Unlock()
+	if err := d.SaveState(context.WithoutCancel(ctx), snap); err != nil {
+		return fmt.Errorf("saving the cursor of %s: %w", r.t.Name, err)
+	}
+	if r.e.cfg.ReconcileDeletes {
+		return r.reconcile(ctx)
+	}
+	return nil
+}
+
+// openWindow starts a new window: upper bound from Coupa's clock, lower bound from the cursor minus the
+// lookback, and id partitions when the window has no lower bound (a full sync).
+func (r *tableRun) openWindow(ctx context.Context) (*dest.Window, error) {
+	// The probe asks for the lowest id; it also detects a missing scope before anything is saved, and its
+	// Date header freezes the run's clock when it is the run's first request.
+	recs, resp, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, probeOptions(0))
+	if err != nil {
+		return nil, err
+	}
+	r.e.observeClock(resp)
+	to := r.e.runClock()
+	if to.IsZero() {
+		return nil, fmt.Errorf("Coupa's answer to GET /api/%s had no Date header: the window's upper bound must come from Coupa's clock, not this machine's", r.t.Resource)
+	}
+	w := &dest.Window{To: to, FullRefresh: r.e.cfg.FullRefresh}
+	if !r.e.cfg.FullRefresh && !r.state.Cursor.IsZero() {
+		w.From = r.state.Cursor.Add(-r.t.Lookback).UTC()
+	}
+	if !w.From.IsZero() || len(recs) == 0 {
+		// An incremental window usually holds a page or two: partitioning it up front would cost more
+		// requests than it saves. fetchWindow splits it later if it turns out large.
+		w.Partitions = []dest.Partition{{}}
+		return w, nil
+	}
+	minID, ok := recordID(recs[0])
+	if !ok {
+		return nil, fmt.Errorf("table %s: Coupa returned a record without a valid id", r.t.Name)
+	}
+	maxID, err := findMaxID(ctx, r.e.cfg.Client, r.t.Resource, minID)
+	if err != nil {
+		return nil, err
+	}
+	w.Partitions = splitRange(minID, maxID, r.e.cfg.Concurrency)
+	r.e.cfg.Logger.Debug("window opened", "table", r.t.Name, "to", to, "min_id", minID, "max_id", maxID,
+		"partitions", len(w.Partitions))
+	return w, nil
+}
+
+// splitAfter is how many full pages a lone partition fetches before the engine concludes that the window
+// is big (a first incremental run after a long pause, say) and splits the rest of it by id.
+const splitAfter = 4
+
+// errSplit asks fetchWindow to split the window's only partition; it is not a failure.
+var errSplit = errors.New("split the partition")
+
+// fetchWindow pages every unfinished partition until all are done. An incremental window starts as one
+// partition, because most are a page or two; when one turns out to be large, its remaining id range is
+// split so that it, too, is fetched Concurrency ranges at a time.
+func (r *tableRun) fetchWindow(ctx context.Context) error {
+	for {
+		err := r.fetchPartitions(ctx)
+		if !errors.Is(err, errSplit) {
+			return err
+		}
+		if err := r.splitTail(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// splitTail cuts the remaining range of the window's only partition into Concurrency ranges and saves
+// the new partitioning before fetching resumes: a crash leaves either layout, and both cover every id.
+func (r *tableRun) splitTail(ctx context.Context) error {
+	r.splitTried = true
+	r.mu.Lock()
+	tail := r.state.Window.Partitions[0]
+	r.mu.Unlock()
+	maxID, err := findMaxID(ctx, r.e.cfg.Client, r.t.Resource, tail.LastID)
+	if err != nil {
+		return err
+	}
+	parts := splitAbove(tail, maxID, r.e.cfg.Concurrency)
+	if parts == nil {
+		return nil
+	}
+	r.mu.Lock()
+	r.state.Window.Partitions = parts
+	snap := r.snapshot()
+	r.mu.Unlock()
+	if err := r.e.cfg.Dest.SaveState(context.WithoutCancel(ctx), snap); err != nil {
+		return fmt.Errorf("saving the partitions of %s: %w", r.t.Name, err)
+	}
+	r.e.cfg.Logger.Debug("large window split", "table", r.t.Name, "after_id", tail.LastID, "max_id", maxID, "partitions", len(parts))
+	return nil
+}
+
+// fetchPartitions pages every unfinished partition, up to Concurrency at once. The first error stops the others.
+func (r *tableRun) fetchPartitions(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	sem := make(chan struct{}, r.e.cfg.Concurrency)
+	for i := range r.state.Window.Partitions {
+		if r.state.Window.Partitions[i].Done {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			if err := r.fetchPartition(ctx, i); err != nil {
+				once.Do(func() { first = err; cancel(err) })
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// fetchPartition pages partition i by key until a short page.
+func (r *tableRun) fetchPartition(ctx context.Context, i int) error {
+	full := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		r.mu.Lock()
+		w := r.state.Window
+		p := w.Partitions[i]
+		r.mu.Unlock()
+		if p.Done {
+			return nil
+		}
+		opts := r.pageOptions(w, p)
+		recs, _, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, opts)
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return err
+		}
+		page, lastID, err := r.buildPage(recs, p)
+		if err != nil {
+			return err
+		}
+		if err := r.commit(ctx, i, page, lastID, len(recs) < PageSize); err != nil {
+			return err
+		}
+		if len(recs) == PageSize {
+			full++
+		}
+		if full == splitAfter && r.canSplit() {
+			return errSplit
+		}
+	}
+}
+
+// canSplit reports whether the window is a single unbounded partition not yet split in this run.
+func (r *tableRun) canSplit() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps := r.state.Window.Partitions
+	return !r.splitTried && r.e.cfg.Concurrency > 1 && len(ps) == 1 && ps[0].Hi == 0 && !ps[0].Done
+}
+
+func (r *tableRun) pageOptions(w *dest.Window, p dest.Partition) *coupa.ListOptions {
+	cursor := strings.ReplaceAll(r.t.Cursor, "-", "_")
+	var f []coupa.Filter
+	if !w.From.IsZero() {
+		f = append(f, coupa.Filter{Field: cursor, Op: coupa.OpGtOrEq, Value: stamp(w.From)})
+	}
+	f = append(f, coupa.Filter{Field: cursor, Op: coupa.OpLt, Value: stamp(w.To)})
+	if p.Hi > 0 {
+		f = append(f, coupa.Filter{Field: "id", Op: coupa.OpLtOrEq, Value: fmt.Sprint(p.Hi)})
+	}
+	lo := max(p.LastID, p.Lo)
+	return &coupa.ListOptions{Filters: f, Fields: r.fields, Limit: PageSize, AfterID: lo}
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// buildPage converts one API page; any bad record fails the whole page so that nothing of it is written.
+func (r *tableRun) buildPage(recs []coupa.Record, p dest.Partition) (*dest.Page, int64, error) {
+	page := &dest.Page{Table: r.t, Rows: make([]catalog.Row, 0, len(recs)), Children: map[string][]catalog.Row{}}
+	lastID := max(p.LastID, p.Lo)
+	cursorCol := r.cursorColumn()
+	for _, rec := range recs {
+		id, ok := recordID(rec)
+		if !ok {
+			return nil, 0, fmt.Errorf("table %s: Coupa returned a record without a valid id after id %d", r.t.Name, lastID)
+		}
+		// Keyset paging relies on ascending ids inside the range; anything else would loop or skip rows.
+		if id <= lastID || (p.Hi > 0 && id > p.Hi) {
+			return nil, 0, fmt.Errorf("table %s: record id %d is outside the requested keyset range (%d, %s]: the API did not honour id filtering",
+				r.t.Name, id, lastID, hiString(p.Hi))
+		}
+		row, children, err := r.t.Rows(rec)
+		if err != nil {
+			return nil, 0, fmt.Errorf("table %s: record id %d: %w", r.t.Name, id, err)
+		}
+		if cursorCol != "" {
+			if ts, ok := row[cursorCol].(time.Time); !ok || ts.IsZero() {
+				return nil, 0, fmt.Errorf("table %s: record id %d has no valid %s, so it cannot be synced incrementally", r.t.Name, id, r.t.Cursor)
+			}
+		}
+		page.Rows = append(page.Rows, row)
+		for name, rows := range children {
+			page.Children[name] = append(page.Children[name], rows...)
+		}
+		lastID = id
+	}
+	return page, lastID, nil
+}
+
+func hiString(hi int64) string {
+	if hi == 0 {
+		return "∞"
+	}
+	return fmt.Sprint(hi)
+}
+
+func (r *tableRun) cursorColumn() string {
+	for _, c := range r.t.Columns {
+		if c.Path == r.t.Cursor {
+			return c.Name
+		}
+	}
+	return ""
+}
+
+// commit writes a page with the state that records it, as one transaction. The destination is called
+// without the run's cancellation: a page already fetched is committed whole rather than abandoned midway.
+func (r *tableRun) commit(ctx context.Context, i int, page *dest.Page, lastID int64, done bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	parts := r.state.Window.Partitions
+	prev := parts[i]
+	parts[i].LastID = lastID
+	parts[i].Done = done
+	page.State = r.snapshot()
+	page.SyncedAt = r.e.cfg.Now().UTC()
+	ws, err := r.e.cfg.Dest.WritePage(context.WithoutCancel(ctx), page)
+	if err != nil {
+		parts[i] = prev
+		return fmt.Errorf("writing a page of %s: %w", r.t.Name, err)
+	}
+	r.sum.New += ws.Inserted
+	r.sum.Updated += ws.Updated
+	r.sum.Children += ws.Children
+	r.sum.Pages++
+	r.rows += len(page.Rows)
+	r.e.emit(Event{Kind: PageWritten, Table: r.t.Name, Rows: r.rows, Children: r.sum.Children, Pages: r.sum.Pages,
+		Requests: r.e.cfg.Client.Stats().Requests - r.start.Requests, Done: coverage(r.state.Window)})
+	return nil
+}
+
+// snapshot is a deep copy of the state, safe to hand to the destination while partitions move on.
+// Callers hold mu (or run before partitions start).
+func (r *tableRun) snapshot() *dest.State {
+	s := *r.state
+	s.UpdatedAt = r.e.cfg.Now().UTC()
+	if r.state.Window != nil {
+		w := *r.state.Window
+		w.Partitions = append([]dest.Partition(nil), w.Partitions...)
+		s.Window = &w
+	}
+	return &s
+}
+
+// coverage estimates the share of a window's id space already fetched; the unbounded tail counts as
+// unknown until it is done.
+func coverage(w *dest.Window) float64 {
+	if w == nil || len(w.Partitions) == 0 {
+		return 1
+	}
+	var done float64
+	for _, p := range w.Partitions {
+		switch {
+		case p.Done:
+			done++
+		case p.Hi > p.Lo && p.LastID > p.Lo:
+			done += float64(p.LastID-p.Lo) / float64(p.Hi-p.Lo)
+		}
+	}
+	return done / float64(len(w.Partitions))
+}
+
+// recordID reads a record's id, whatever JSON decoding produced.
+func recordID(rec map[string]any) (int64, bool) {
+	switch v := rec["id"].(type) {
+	case json.Number:
+		n, err := v.Int64()
+		return n, err == nil && n > 0
+	case float64:
+		return int64(v), v > 0 && v == float64(int64(v))
+	case int64:
+		return v, v > 0
+	case int:
+		return int64(v), v > 0
+	case string:
+		var n int64
+		_, err := fmt.Sscan(v, &n)
+		return n, err == nil && n > 0
+	}
+	return 0, false
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func summaryJSON(s *Summary) string {
+	b, err := json.Marshal(s.Tables)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
