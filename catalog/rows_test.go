@@ -179,7 +179,8 @@ const userJSON = `{
   "manager": {"id": 2, "login": "boss"},
   "roles": [{"id": 2, "name": "Admin"}, {"id": 3, "name": "User"}],
   "user-groups": [{"id": 40, "name": "AP Team"}],
-  "content-groups": [{"id": 1, "name": "Everyone"}]
+  "content-groups": [{"id": 1, "name": "Everyone"}],
+  "last-login-at": "2024-01-01T00:00:00-08:00"
 }`
 
 func TestRowsUserChildrenAndLicenses(t *testing.T) {
@@ -192,8 +193,12 @@ func TestRowsUserChildrenAndLicenses(t *testing.T) {
 		t.Errorf("license columns: purchasing %v, category_planner %v, invoicing %v",
 			row["purchasing_user"], row["category_planner_user"], row["invoicing_user"])
 	}
-	if row[ColExtra] != `{"content-groups":[{"id":1,"name":"Everyone"}]}` {
+	if row[ColExtra] != `{"last-login-at":"2024-01-01T00:00:00-08:00"}` {
 		t.Errorf("_extra = %v", row[ColExtra])
+	}
+	if cg := children["user_content_groups"]; len(cg) != 1 || cg[0]["user_id"] != int64(15) ||
+		cg[0]["content_group_id"] != int64(1) || cg[0]["content_group_name"] != "Everyone" {
+		t.Errorf("user_content_groups = %v", cg)
 	}
 	roles := children["user_roles"]
 	if len(roles) != 2 || roles[0]["user_id"] != int64(15) || roles[0]["role_id"] != int64(2) ||

@@ -345,6 +345,14 @@ var users = &Table{
 			Explode: explodeLicenses,
 			Uses:    Licenses,
 		},
+		{
+			Name: "user_content_groups", Path: "content-groups", ParentKey: "user_id",
+			Key: []string{"user_id", "content_group_id"},
+			Columns: []Column{
+				{Name: "content_group_id", Path: "id", Type: Int},
+				{Name: "content_group_name", Path: "name", Type: String},
+			},
+		},
 	},
 	Create: true, Update: true,
 	Required:    []string{"login", "email", "active"},
@@ -398,6 +406,21 @@ var approvals = &Table{
 	}, audit()),
 	Create: false, Update: false,
 	Actions: []string{"approve", "reject", "hold"},
+}
+
+// contentGroups are Coupa's content groups (business groups), served as /api/business_groups. The scope of
+// that endpoint is not documented (core.common.read is the likeliest), so the table is Optional: an instance
+// that does not serve it skips the table and the others go on.
+var contentGroups = &Table{
+	Name: "content_groups", Resource: "business_groups",
+	Scope:  "core.common.read",
+	Cursor: CursorField, Lookback: DefaultLookback,
+	Columns: cols(head(), []Column{
+		c("name", String),
+		c("description", String),
+		c("active", Bool),
+	}),
+	Optional: true,
 }
 
 var userGroups = &Table{
@@ -475,5 +498,5 @@ var commodities = &Table{
 // all is the catalog in the stable order All returns: transactions first, reference data last.
 var all = []*Table{
 	invoices, purchaseOrders, requisitions, suppliers, contracts, expenseReports,
-	users, approvals, userGroups, roles, accounts, currencies, commodities,
+	users, approvals, userGroups, roles, contentGroups, accounts, currencies, commodities,
 }

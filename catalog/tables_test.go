@@ -91,7 +91,8 @@ func TestScopesAndResources(t *testing.T) {
 		"requisitions": "core.requisition.read", "suppliers": "core.supplier.read",
 		"contracts": "core.contract.read", "expense_reports": "core.expense.read", "users": "core.user.read",
 		"approvals": "core.approval.read", "user_groups": "core.user_group.read", "roles": "core.user.read",
-		"accounts": "core.accounting.read", "currencies": "core.common.read", "commodities": "core.common.read",
+		"content_groups": "core.common.read",
+		"accounts":       "core.accounting.read", "currencies": "core.common.read", "commodities": "core.common.read",
 	}
 	if len(All()) != len(want) {
 		t.Errorf("catalog has %d tables, want %d", len(All()), len(want))
@@ -102,8 +103,12 @@ func TestScopesAndResources(t *testing.T) {
 			t.Errorf("table %s missing", name)
 			continue
 		}
-		if tb.Scope != scope || tb.Resource != name {
-			t.Errorf("%s: scope %q resource %q, want %q %q", name, tb.Scope, tb.Resource, scope, name)
+		resource := name
+		if name == "content_groups" {
+			resource = "business_groups" // Coupa's resource name for content groups
+		}
+		if tb.Scope != scope || tb.Resource != resource {
+			t.Errorf("%s: scope %q resource %q, want %q %q", name, tb.Scope, tb.Resource, scope, resource)
 		}
 	}
 	got := Scopes([]*Table{invoices, users, roles, currencies, commodities})
