@@ -1,0 +1,451 @@
+package parquet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/dest"
+	"github.com/coupa-connector/coupa-connector/dest/desttest"
+	pq "github.com/parquet-go/parquet-go"
+)
+
+func TestContract(t *testing.T) {
+	desttest.Run(t, func(t *testing.T) dest.Destination {
+		d, err := Open(t.TempDir(), dest.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+func TestContractPrefix(t *testing.T) {
+	var dir string
+	desttest.RunPrefix(t, func(t *testing.T, prefix string) dest.Destination {
+		if dir == "" {
+			dir = t.TempDir()
+		}
+		d, err := Open(dir, dest.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// stored is what a part file holds, read with parquet-go directly (not through ReadRows).
+type stored struct {
+	path   string
+	schema *pq.Schema
+	codecs []string
+	rows   []map[string]pq.Value
+}
+
+func readParts(t *testing.T, dir, table string) []stored {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, table, "run=*", "*.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []stored
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := f.Stat()
+		pf, err := pq.OpenFile(f, info.Size())
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		s := stored{path: path, schema: pf.Schema()}
+		for _, rg := range pf.Metadata().RowGroups {
+			for _, c := range rg.Columns {
+				s.codecs = append(s.codecs, c.MetaData.Codec.String())
+			}
+		}
+		cols := pf.Schema().Columns()
+		r := pq.NewReader(pf)
+		buf := make([]pq.Row, 10)
+		for {
+			n, err := r.ReadRows(buf)
+			for _, row := range buf[:n] {
+				m := map[string]pq.Value{}
+				for _, v := range row {
+					m[cols[v.Column()][0]] = v
+				}
+				s.rows = append(s.rows, m)
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.Close()
+		f.Close()
+		out = append(out, s)
+	}
+	return out
+}
+
+func openDir(t *testing.T, dir string, perPart int) *Dir {
+	t.Helper()
+	d, err := OpenWith(dir, dest.Options{}, Options{RowsPerPart: perPart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestFilesAreTypedZstdHiveParts(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d := openDir(t, dir, 0)
+	defer d.Close()
+	if err := d.Prepare(ctx, []*catalog.Table{desttest.Invoices()}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := d.StartRun(ctx, &dest.Run{Started: t0, Tables: []string{"invoices"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := desttest.Page(1, 2)
+	p.Rows[0]["total"] = "12345678901234567.89"
+	p.Rows[1]["total"] = "-0.10"
+	p.Rows[0]["updated_at"] = time.Date(2016, 10, 7, 6, 59, 46, 0, time.FixedZone("-07:00", -7*3600))
+	if _, err := d.WritePage(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.MarkDeleted(ctx, "invoices", []int64{2}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.FinishRun(ctx, &dest.Run{ID: run, Started: t0, Finished: t0.Add(time.Minute), Status: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	parts := readParts(t, dir, "invoices")
+	if len(parts) != 1 || len(parts[0].rows) != 3 {
+		t.Fatalf("%d invoice parts, want 1 of 3 rows (the page's two, then the delete, rolled together)", len(parts))
+	}
+	if want := filepath.Join(dir, "invoices", fmt.Sprintf("run=%d", run), "part-00000.parquet"); parts[0].path != want {
+		t.Errorf("first part at %s, want %s", parts[0].path, want)
+	}
+	for _, c := range parts[0].codecs {
+		if c != "ZSTD" {
+			t.Errorf("column chunk codec %s, want ZSTD", c)
+		}
+	}
+	sc := parts[0].schema
+	for col, want := range map[string]string{"total": "STRING", "updated_at": "TIMESTAMP", "custom_fields": "JSON", "_synced_at": "TIMESTAMP"} {
+		lc, ok := sc.Lookup(col)
+		if !ok {
+			t.Fatalf("no column %s", col)
+		}
+		if got := lc.Node.Type().LogicalType().String(); !strings.Contains(got, want) {
+			t.Errorf("column %s logical type %s, want %s", col, got, want)
+		}
+	}
+	rows := parts[0].rows
+	if got := string(rows[0]["total"].ByteArray()); got != "12345678901234567.89" {
+		t.Errorf("total %q, want the exact decimal text", got)
+	}
+	if got := string(rows[1]["total"].ByteArray()); got != "-0.10" {
+		t.Errorf("total %q, want -0.10", got)
+	}
+	if got := time.UnixMicro(rows[0]["updated_at"].Int64()).UTC(); !got.Equal(time.Date(2016, 10, 7, 13, 59, 46, 0, time.UTC)) {
+		t.Errorf("updated_at %v, want 2016-10-07T13:59:46Z", got)
+	}
+	if string(rows[0]["_op"].ByteArray()) != "upsert" || !rows[0]["_deleted_at"].IsNull() {
+		t.Errorf("page row _op %q _deleted_at %v, want upsert and null", rows[0]["_op"].ByteArray(), rows[0]["_deleted_at"])
+	}
+	del := parts[0].rows[2:]
+	if len(del) != 1 || del[0]["id"].Int64() != 2 || string(del[0]["_op"].ByteArray()) != "delete" ||
+		time.UnixMicro(del[0]["_deleted_at"].Int64()).UTC() != t0 || del[0]["_version"].Int64() <= rows[1]["_version"].Int64() {
+		t.Errorf("delete part rows %v, want one delete of id 2 at %v with a higher _version", del, t0)
+	}
+	lines := readParts(t, dir, "invoice_lines")
+	if len(lines) != 1 || len(lines[0].rows) != 6 || lines[0].rows[0]["_version"].Int64() != rows[0]["_version"].Int64() {
+		t.Errorf("lines parts %d, want one part of 6 rows sharing their page's _version", len(lines))
+	}
+	var manifest struct {
+		Status string
+		Files  []string
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "_coupa_runs", fmt.Sprintf("run-%d.json", run)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &manifest); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("invoice_lines/run=%d/part-00000.parquet", run)
+	if manifest.Status != "ok" || len(manifest.Files) != 3 || !slices.Contains(manifest.Files, want) {
+		t.Errorf("manifest %+v, want status ok and 3 files (invoices, lines, tags) including %s", manifest, want)
+	}
+}
+
+func TestFailedRollLeavesNoVisiblePartAndNoState(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d := openDir(t, dir, 0)
+	if err := d.Prepare(ctx, []*catalog.Table{desttest.Invoices()}); err != nil {
+		t.Fatal(err)
+	}
+	p := desttest.Page(1)
+	p.State = &dest.State{Table: "invoices", Cursor: t0}
+	if _, err := d.WritePage(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SaveState(ctx, &dest.State{Table: "invoices", Cursor: t0}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, stateFile))
+
+	testHookBeforeRename = func(string) error { return syscall.ENOSPC }
+	defer func() { testHookBeforeRename = nil }()
+	p = desttest.Page(2)
+	p.State = &dest.State{Table: "invoices", Cursor: t0.Add(time.Hour)}
+	if _, err := d.WritePage(ctx, p); err != nil {
+		t.Fatal(err) // buffered: the failure comes with the roll
+	}
+	err := d.SaveState(ctx, &dest.State{Table: "invoices", Cursor: t0.Add(2 * time.Hour)})
+	if err == nil || !strings.Contains(err.Error(), "no space left") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("roll on a full disk: %v, want a one-line error naming the cause", err)
+	}
+	testHookBeforeRename = nil
+	if _, err := d.WritePage(ctx, desttest.Page(3)); err == nil {
+		t.Error("a write after a failed roll was accepted: the buffered pages were lost, so the Dir must refuse")
+	}
+	var visible []string
+	filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if strings.Contains(e.Name(), ".tmp") || (strings.HasSuffix(e.Name(), ".parquet") && !strings.Contains(path, "part-00000")) {
+			visible = append(visible, path)
+		}
+		return nil
+	})
+	if len(visible) != 0 {
+		t.Errorf("files left by the failed roll: %v", visible)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, stateFile))
+	if string(before) != string(after) {
+		t.Errorf("state file changed by a failed roll:\n%s\nwas\n%s", after, before)
+	}
+	d.lock.Close() // as if the process died
+	again := openDir(t, dir, 0)
+	defer again.Close()
+	if err := again.Prepare(ctx, []*catalog.Table{desttest.Invoices()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := again.LoadState(ctx, "invoices")
+	if err != nil || s == nil || !s.Cursor.Equal(t0) {
+		t.Errorf("state after the failed roll = %+v, %v; want cursor %v", s, err, t0)
+	}
+	rows, err := again.ReadRows(ctx, "invoices")
+	if err != nil || len(rows) != 1 || rows[0]["id"] != int64(1) {
+		t.Errorf("rows after the failed roll = %v, %v; want only invoice 1", rows, err)
+	}
+}
+
+// TestStateNeverAheadOfData reads the state file and the parts from disk after every page, as a process
+// that starts after a crash at that instant would: every id the saved checkpoint claims must be in a part.
+func TestStateNeverAheadOfData(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d := openDir(t, dir, 500) // a part every 2 pages of 250 rows (50 invoices, 150 lines, 50 tags)
+	defer d.Close()
+	if err := d.Prepare(ctx, []*catalog.Table{desttest.Invoices()}); err != nil {
+		t.Fatal(err)
+	}
+	rolled := 0
+	for page := int64(0); page < 10; page++ {
+		var ids []int64
+		for i := int64(1); i <= 50; i++ {
+			ids = append(ids, page*50+i)
+		}
+		p := desttest.Page(ids...)
+		p.State = &dest.State{Table: "invoices", Window: &dest.Window{To: t0, Partitions: []dest.Partition{{LastID: ids[len(ids)-1]}}}}
+		if _, err := d.WritePage(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		onDisk, err := OpenWith(dir, dest.Options{}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var saved int64
+		if s, ok := onDisk.sec.States["invoices"]; ok {
+			w, err := dest.DecodeWindow(s.Window)
+			if err != nil {
+				t.Fatal(err)
+			}
+			saved = w.Partitions[0].LastID
+		}
+		have := map[int64]bool{}
+		for _, part := range readParts(t, dir, "invoices") {
+			for _, r := range part.rows {
+				have[r["id"].Int64()] = true
+			}
+		}
+		lines := 0
+		for _, part := range readParts(t, dir, "invoice_lines") {
+			lines += len(part.rows)
+		}
+		for id := int64(1); id <= saved; id++ {
+			if !have[id] {
+				t.Fatalf("after page %d the saved checkpoint is at id %d but id %d is in no part", page, saved, id)
+			}
+		}
+		if lines != 3*len(have) {
+			t.Errorf("after page %d: %d lines on disk for %d invoices, want 3 each: a parent part is visible before its children", page, lines, len(have))
+		}
+		if saved > 0 {
+			rolled++
+		}
+	}
+	if rolled < 5 {
+		t.Errorf("the checkpoint reached the disk after only %d of 10 pages: parts are not rolled every ~%d rows", rolled, 500)
+	}
+	if n := len(readParts(t, dir, "invoices")); n != 5 {
+		t.Errorf("%d invoice parts for 10 pages of 250 rows rolled at 500, want 5", n)
+	}
+}
+
+func TestSecondWriterRefusedAndBadDirectories(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := openDir(t, dir, 0)
+	defer a.Close()
+	if err := a.Prepare(ctx, []*catalog.Table{desttest.Invoices()}); err != nil {
+		t.Fatal(err)
+	}
+	b := openDir(t, dir, 0)
+	defer b.Close()
+	err := b.Prepare(ctx, []*catalog.Table{desttest.Invoices()})
+	if err == nil || !strings.Contains(err.Error(), "another coupa sync") {
+		t.Errorf("second writer on the same lake: %v, want a refusal", err)
+	}
+
+	file := filepath.Join(t.TempDir(), "plain")
+	os.WriteFile(file, []byte("x"), 0o644)
+	_, err = Open(filepath.Join(file, "lake"), dest.Options{})
+	if err == nil || !strings.Contains(err.Error(), "not a directory") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Open under a regular file: %v, want a one-line error naming the cause", err)
+	}
+	foreign := t.TempDir()
+	os.WriteFile(filepath.Join(foreign, "notes.txt"), []byte("mine"), 0o644)
+	_, err = Open(foreign, dest.Options{})
+	if err == nil || !strings.Contains(err.Error(), "not a coupa lake") {
+		t.Errorf("Open on someone else's directory: %v, want a refusal", err)
+	}
+}
+
+func BenchmarkWritePage(b *testing.B) {
+	ctx := context.Background()
+	d, err := Open(b.TempDir(), dest.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	tbl := benchTable()
+	if err := d.Prepare(ctx, []*catalog.Table{tbl}); err != nil {
+		b.Fatal(err)
+	}
+	const size = 50
+	pages := make([]*dest.Page, 0, 200)
+	for i := 0; i < cap(pages); i++ {
+		pages = append(pages, benchPage(tbl, int64(i*size+1), size))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		p := pages[i%len(pages)]
+		if i >= len(pages) {
+			// Past the prebuilt range, shift the ids so that every page stays an insert.
+			for _, r := range p.Rows {
+				r["id"] = r["id"].(int64) + int64(len(pages)*size)
+			}
+			for _, l := range p.Children["invoice_lines"] {
+				l["invoice_id"] = l["invoice_id"].(int64) + int64(len(pages)*size)
+				l["id"] = l["id"].(int64) + int64(len(pages)*size*10)
+			}
+		}
+		if _, err := d.WritePage(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	// The last part's roll is part of the cost.
+	if err := d.SaveState(ctx, &dest.State{Table: tbl.Name}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(i*size)/b.Elapsed().Seconds(), "parents/s")
+}
+
+// benchTable is shaped like the real invoices table (as in dest/sqlite's benchmark, so figures compare):
+// about 40 columns of every type, lines of about 15.
+func benchTable() *catalog.Table {
+	t := &catalog.Table{Name: "invoices", Columns: []catalog.Column{{Name: "id", Type: catalog.Int}}}
+	types := []catalog.Type{catalog.String, catalog.Decimal, catalog.Timestamp, catalog.Int, catalog.Bool, catalog.String}
+	for i := 0; i < 38; i++ {
+		t.Columns = append(t.Columns, catalog.Column{Name: fmt.Sprintf("c%02d", i), Type: types[i%len(types)]})
+	}
+	t.Columns = append(t.Columns, catalog.Column{Name: "custom_fields", Type: catalog.JSON})
+	lines := catalog.Child{Name: "invoice_lines", ParentKey: "invoice_id", Key: []string{"id"},
+		Columns: []catalog.Column{{Name: "id", Type: catalog.Int}}}
+	for i := 0; i < 14; i++ {
+		lines.Columns = append(lines.Columns, catalog.Column{Name: fmt.Sprintf("l%02d", i), Type: types[i%len(types)]})
+	}
+	t.Children = []catalog.Child{lines}
+	return t
+}
+
+func benchValue(t catalog.Type, n int64) any {
+	switch t {
+	case catalog.String:
+		return fmt.Sprintf("value %d of a typical length", n)
+	case catalog.Decimal:
+		return fmt.Sprintf("%d.%02d", n*7, n%100)
+	case catalog.Timestamp:
+		return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second)
+	case catalog.Int:
+		return n * 3
+	case catalog.Bool:
+		return n%2 == 0
+	}
+	return `{"cost-center":"R&D","project":"P-42"}`
+}
+
+func benchPage(t *catalog.Table, first int64, size int) *dest.Page {
+	p := &dest.Page{Table: t, Children: map[string][]catalog.Row{}, SyncedAt: t0,
+		State: &dest.State{Table: t.Name, Window: &dest.Window{Partitions: []dest.Partition{{LastID: first + int64(size)}}}}}
+	for id := first; id < first+int64(size); id++ {
+		r := catalog.Row{"id": id, catalog.ColExtra: `{"unknown-field":"x"}`}
+		for _, c := range t.Columns[1:] {
+			r[c.Name] = benchValue(c.Type, id)
+		}
+		p.Rows = append(p.Rows, r)
+		for n := int64(1); n <= 3; n++ {
+			l := catalog.Row{"invoice_id": id, "id": id*10 + n}
+			for _, c := range t.Children[0].Columns[1:] {
+				l[c.Name] = benchValue(c.Type, n)
+			}
+			p.Children["invoice_lines"] = append(p.Children["invoice_lines"], l)
+		}
+	}
+	return p
+}

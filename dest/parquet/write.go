@@ -1,0 +1,624 @@
+package parquet
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/dest"
+	pq "github.com/parquet-go/parquet-go"
+)
+
+// tablePlan is one warehouse table's Parquet schema and column positions.
+type tablePlan struct {
+	name      string // warehouse name, prefix included
+	source    string // catalog name
+	parent    bool
+	parentKey string
+	key       []string
+	cols      []catalog.Column // catalog columns + _extra (what a row may carry)
+	schema    *pq.Schema
+	index     map[string]int // column name -> leaf index in schema
+	colIdx    []int          // leaf index of each of cols
+	children  []*tablePlan
+}
+
+// plan returns the table's plan, cached by content: one schema object per table version keeps a run's
+// pages in one part (callers may build a fresh *catalog.Table per page). Call with d.mu held.
+func (d *Dir) plan(t *catalog.Table) *tablePlan {
+	sig := signature(t)
+	if p := d.planCache[sig]; p != nil {
+		return p
+	}
+	p := &tablePlan{name: d.prefix + t.Name, source: t.Name, parent: true, key: []string{"id"}}
+	p.cols = addCols(nil, t.Columns...)
+	p.cols = addCols(p.cols, catalog.Column{Name: catalog.ColExtra, Type: catalog.JSON})
+	p.build()
+	for _, c := range t.Children {
+		cp := &tablePlan{name: d.prefix + c.Name, source: c.Name, parentKey: c.ParentKey, key: c.Key}
+		cp.cols = addCols(nil, catalog.Column{Name: c.ParentKey, Type: catalog.Int})
+		cp.cols = addCols(cp.cols, c.Columns...)
+		cp.cols = addCols(cp.cols, catalog.Column{Name: catalog.ColExtra, Type: catalog.JSON})
+		cp.build()
+		p.children = append(p.children, cp)
+	}
+	d.planCache[sig] = p
+	return p
+}
+
+func signature(t *catalog.Table) string {
+	var b strings.Builder
+	b.WriteString(t.Name)
+	for _, c := range t.Columns {
+		fmt.Fprintf(&b, ",%s:%d", c.Name, c.Type)
+	}
+	for _, ch := range t.Children {
+		fmt.Fprintf(&b, ";%s<%s[%s]", ch.Name, ch.ParentKey, strings.Join(ch.Key, ","))
+		for _, c := range ch.Columns {
+			fmt.Fprintf(&b, ",%s:%d", c.Name, c.Type)
+		}
+	}
+	return b.String()
+}
+
+func addCols(dst []catalog.Column, cols ...catalog.Column) []catalog.Column {
+	for _, c := range cols {
+		dup := false
+		for _, have := range dst {
+			dup = dup || have.Name == c.Name
+		}
+		if !dup {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+func leaf(t catalog.Type) pq.Node {
+	switch t {
+	case catalog.Int:
+		return pq.Int(64)
+	case catalog.Bool:
+		return pq.Leaf(pq.BooleanType)
+	case catalog.Timestamp:
+		return pq.Timestamp(pq.Microsecond)
+	case catalog.JSON:
+		return pq.JSON()
+	default: // String, and Decimal as its exact text
+		return pq.String()
+	}
+}
+
+func (p *tablePlan) build() {
+	g := pq.Group{}
+	for _, c := range p.cols {
+		g[c.Name] = pq.Optional(leaf(c.Type))
+	}
+	g[catalog.ColSyncedAt] = pq.Timestamp(pq.Microsecond)
+	g[colOp] = pq.String()
+	g[colVersion] = pq.Int(64)
+	if p.parent {
+		g[catalog.ColDeletedAt] = pq.Optional(pq.Timestamp(pq.Microsecond))
+	}
+	p.schema = pq.NewSchema(p.name, g)
+	p.index = map[string]int{}
+	for i, path := range p.schema.Columns() {
+		p.index[path[0]] = i
+	}
+	p.colIdx = make([]int, len(p.cols))
+	for i, c := range p.cols {
+		p.colIdx[i] = p.index[c.Name]
+	}
+}
+
+func (p *tablePlan) child(source string) *tablePlan {
+	for _, c := range p.children {
+		if c.source == source {
+			return c
+		}
+	}
+	return nil
+}
+
+// buffer holds a table's rows until the next roll.
+type buffer struct {
+	plan *tablePlan
+	rows []pq.Row
+}
+
+type idxRec struct {
+	op byte // 1 upsert, 2 delete
+	id int64
+}
+
+// Prepare records the tables' schemas. A lake has no DDL: each part carries its own schema and readers
+// union them by name, so evolution is adding columns to later parts.
+func (d *Dir) Prepare(_ context.Context, tables []*catalog.Table) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.takeLock(); err != nil {
+		return err
+	}
+	if err := d.flushLocked(); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		p := d.plan(t)
+		d.plans[t.Name] = p
+		for _, c := range p.children {
+			if err := os.MkdirAll(filepath.Join(d.root, c.name), 0o755); err != nil {
+				return fmt.Errorf("parquet: create %s: %v", filepath.Join(d.root, c.name), unwrapPath(err))
+			}
+		}
+		if err := os.MkdirAll(filepath.Join(d.root, p.name), 0o755); err != nil {
+			return fmt.Errorf("parquet: create %s: %v", filepath.Join(d.root, p.name), unwrapPath(err))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d.root, stateFile)); errors.Is(err, os.ErrNotExist) {
+		// The state file marks the directory as a coupa lake from the first Prepare on.
+		if err := d.writeState(d.copySection()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WritePage validates the whole page, then buffers it; its rows and state reach the disk together at the
+// next roll (state after rows).
+func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, error) {
+	var st dest.WriteStats
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	synced := p.SyncedAt.UTC()
+	if p.SyncedAt.IsZero() {
+		synced = time.Now().UTC()
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.broken != nil {
+		return st, d.broken
+	}
+	plan := d.plan(p.Table)
+	version := d.nextVersion()
+	parents := make([]pq.Row, 0, len(p.Rows))
+	at := map[int64]int{}
+	var ids []int64
+	for n, r := range p.Rows {
+		id, ok := r["id"].(int64)
+		if !ok {
+			return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r["id"])
+		}
+		row, err := encode(plan, r, opUpsert, version, synced)
+		if err != nil {
+			return dest.WriteStats{}, fmt.Errorf("parquet: %s id %d: %w", plan.name, id, err)
+		}
+		if i, dup := at[id]; dup {
+			parents[i] = row
+			continue
+		}
+		at[id] = len(parents)
+		parents = append(parents, row)
+		ids = append(ids, id)
+	}
+	for name := range p.Children {
+		if plan.child(name) == nil {
+			return dest.WriteStats{}, fmt.Errorf("parquet: page of %s has rows for %s, which is not one of its child tables", plan.name, name)
+		}
+	}
+	children := make([][]pq.Row, len(plan.children))
+	for i, cp := range plan.children {
+		for n, r := range p.Children[cp.source] {
+			row, err := encode(cp, r, opUpsert, version, synced)
+			if err != nil {
+				return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: %w", cp.name, n, err)
+			}
+			pid, _ := r[cp.parentKey].(int64)
+			if _, ok := at[pid]; !ok {
+				return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: %s %v is not a parent in this page", cp.name, n, cp.parentKey, r[cp.parentKey])
+			}
+			for _, k := range cp.key {
+				if r[k] == nil {
+					return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: key column %s is missing", cp.name, n, k)
+				}
+			}
+			children[i] = append(children[i], row)
+		}
+	}
+
+	// The page is valid: from here on nothing fails but the roll.
+	known, err := d.ids(plan.name)
+	if err != nil {
+		return dest.WriteStats{}, err
+	}
+	for _, id := range ids {
+		if _, seen := known[id]; seen {
+			st.Updated++
+		} else {
+			st.Inserted++
+		}
+		known[id] = false
+		d.idxPend[plan.name] = append(d.idxPend[plan.name], idxRec{1, id})
+	}
+	for i, cp := range plan.children {
+		d.add(cp, children[i])
+		st.Children += len(children[i])
+	}
+	d.add(plan, parents)
+	if p.State != nil {
+		d.states[p.State.Table] = p.State
+	}
+	if d.pendRows >= d.perPart {
+		if err := d.flushLocked(); err != nil {
+			return dest.WriteStats{}, err
+		}
+	}
+	return st, nil
+}
+
+// nextVersion orders pages across processes: a resumed run must write versions above those of a crashed
+// one whose last parts landed without their state, so the clock is a floor, not only the saved counter.
+func (d *Dir) nextVersion() int64 {
+	v := time.Now().UnixNano()
+	if v <= d.sec.LastVersion {
+		v = d.sec.LastVersion + 1
+	}
+	d.sec.LastVersion = v
+	return v
+}
+
+func (d *Dir) add(p *tablePlan, rows []pq.Row) {
+	// A table prepared again mid-run gets a new buffer: one part has one schema.
+	var b *buffer
+	for i := len(d.bufs) - 1; i >= 0; i-- {
+		if d.bufs[i].plan.name == p.name {
+			if d.bufs[i].plan.schema == p.schema {
+				b = d.bufs[i]
+			}
+			break
+		}
+	}
+	if b == nil {
+		b = &buffer{plan: p}
+		d.bufs = append(d.bufs, b)
+	}
+	b.rows = append(b.rows, rows...)
+	d.pendRows += len(rows)
+}
+
+// encode turns a row into a Parquet row of p's schema, refusing unknown columns and wrong Go types.
+func encode(p *tablePlan, r catalog.Row, op string, version int64, synced time.Time) (pq.Row, error) {
+	row := make(pq.Row, len(p.index))
+	set := 0
+	for n, c := range p.cols {
+		i := p.colIdx[n]
+		v, ok := r[c.Name]
+		if ok {
+			set++
+		}
+		v, err := dest.Normalize(c.Type, v)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %v", c.Name, err)
+		}
+		row[i] = value(c.Type, v, i)
+	}
+	if set != len(r) {
+		for k := range r {
+			found := false
+			for _, c := range p.cols {
+				found = found || c.Name == k
+			}
+			if !found {
+				return nil, fmt.Errorf("column %s is not in the catalog for %s: the page is malformed", k, p.name)
+			}
+		}
+	}
+	row[p.index[catalog.ColSyncedAt]] = pq.Int64Value(synced.UnixMicro()).Level(0, 0, p.index[catalog.ColSyncedAt])
+	row[p.index[colOp]] = pq.ByteArrayValue([]byte(op)).Level(0, 0, p.index[colOp])
+	row[p.index[colVersion]] = pq.Int64Value(version).Level(0, 0, p.index[colVersion])
+	if p.parent {
+		i := p.index[catalog.ColDeletedAt]
+		row[i] = pq.NullValue().Level(0, 0, i)
+	}
+	return row, nil
+}
+
+// value is an optional column's value; v is already normalised.
+func value(t catalog.Type, v any, col int) pq.Value {
+	if v == nil {
+		return pq.NullValue().Level(0, 0, col)
+	}
+	var out pq.Value
+	switch t {
+	case catalog.Int:
+		out = pq.Int64Value(v.(int64))
+	case catalog.Bool:
+		out = pq.BooleanValue(v.(bool))
+	case catalog.Timestamp:
+		out = pq.Int64Value(v.(time.Time).UnixMicro())
+	default:
+		out = pq.ByteArrayValue([]byte(v.(string)))
+	}
+	return out.Level(0, 1, col)
+}
+
+// ids returns the id index of a table, loading its log on first use.
+func (d *Dir) ids(table string) (map[int64]bool, error) {
+	if m := d.index[table]; m != nil {
+		return m, nil
+	}
+	m := map[int64]bool{}
+	b, err := os.ReadFile(filepath.Join(d.root, indexDir, table+".ids"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("parquet: read the id index of %s: %v", table, unwrapPath(err))
+	}
+	// A torn last record (crash during an append) is ignored: its part was not renamed yet.
+	for i := 0; i+9 <= len(b); i += 9 {
+		id := int64(binary.LittleEndian.Uint64(b[i+1:]))
+		m[id] = b[i] == 2
+	}
+	d.index[table] = m
+	return m, nil
+}
+
+// MarkDeleted appends delete rows (_op = delete, _deleted_at = at) for the ids the lake holds, and rolls.
+func (d *Dir) MarkDeleted(_ context.Context, table string, ids []int64, at time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.broken != nil {
+		return d.broken
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	plan := d.plans[table]
+	if plan == nil {
+		return fmt.Errorf("parquet: MarkDeleted on %s, which was not prepared", table)
+	}
+	known, err := d.ids(plan.name)
+	if err != nil {
+		return err
+	}
+	version := d.nextVersion()
+	var rows []pq.Row
+	for _, id := range ids {
+		if _, ok := known[id]; !ok {
+			continue
+		}
+		row, err := encode(plan, catalog.Row{"id": id}, opDelete, version, at.UTC())
+		if err != nil {
+			return err
+		}
+		i := plan.index[catalog.ColDeletedAt]
+		row[i] = pq.Int64Value(at.UTC().UnixMicro()).Level(0, 1, i)
+		rows = append(rows, row)
+		known[id] = true
+		d.idxPend[plan.name] = append(d.idxPend[plan.name], idxRec{2, id})
+	}
+	d.add(plan, rows)
+	return d.flushLocked()
+}
+
+// LiveIDs lists the ids whose latest operation is an upsert, ascending.
+func (d *Dir) LiveIDs(_ context.Context, table string) ([]int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.flushLocked(); err != nil {
+		return nil, err
+	}
+	known, err := d.ids(d.prefix + table)
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for id, deleted := range known {
+		if !deleted {
+			out = append(out, id)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// testHookBeforeRename lets tests fail a roll between writing a part and renaming it.
+var testHookBeforeRename func(tmp string) error
+
+// flushLocked rolls every pending buffer into part files, then saves the pending states. Order, for crash
+// safety: parts written and fsynced under temp names; id index appended and fsynced; parts renamed,
+// children before parents; directories fsynced; state file replaced last.
+func (d *Dir) flushLocked() error {
+	if d.broken != nil {
+		return d.broken
+	}
+	if len(d.bufs) == 0 && len(d.states) == 0 {
+		return nil
+	}
+	err := d.roll()
+	if err != nil {
+		d.broken = fmt.Errorf("%w (the lake stays at its last saved state: run the sync again)", err)
+		return d.broken
+	}
+	return nil
+}
+
+type written struct{ tmp, final, rel string }
+
+func (d *Dir) roll() error {
+	var files []written
+	defer func() {
+		for _, f := range files {
+			os.Remove(f.tmp) // no-op once renamed
+		}
+	}()
+	// A page adds its children before its parent, so children's buffers come first.
+	for _, b := range d.bufs {
+		if len(b.rows) == 0 {
+			continue
+		}
+		w, err := d.writePart(b)
+		if w.tmp != "" {
+			files = append(files, w)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := d.appendIndex(); err != nil {
+		return err
+	}
+	dirs := map[string]bool{}
+	for _, f := range files {
+		if testHookBeforeRename != nil {
+			if err := testHookBeforeRename(f.tmp); err != nil {
+				return fmt.Errorf("parquet: rename %s: %v", f.final, err)
+			}
+		}
+		if err := os.Rename(f.tmp, f.final); err != nil {
+			return fmt.Errorf("parquet: rename %s: %v", f.final, unwrapPath(err))
+		}
+		dirs[filepath.Dir(f.final)] = true
+		d.runFiles[d.run] = append(d.runFiles[d.run], f.rel)
+	}
+	for dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("parquet: fsync %s: %v", dir, err)
+		}
+		// The run=<id> directory entry itself must be durable too.
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return fmt.Errorf("parquet: fsync %s: %v", filepath.Dir(dir), err)
+		}
+	}
+	sec := d.copySection()
+	for table, s := range d.states {
+		ss, err := storeState(s)
+		if err != nil {
+			return fmt.Errorf("parquet: encode state of %s: %v", table, err)
+		}
+		sec.States[table] = ss
+	}
+	if err := d.writeState(sec); err != nil {
+		return err
+	}
+	d.sec = sec
+	d.bufs = nil
+	d.states = map[string]*dest.State{}
+	d.pendRows = 0
+	return nil
+}
+
+// writePart writes one buffer to a temp file in its run directory and fsyncs it.
+func (d *Dir) writePart(b *buffer) (written, error) {
+	runDir := filepath.Join(d.root, b.plan.name, fmt.Sprintf("run=%d", d.run))
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return written{}, fmt.Errorf("parquet: create %s: %v", runDir, unwrapPath(err))
+	}
+	n, err := d.partNumber(runDir)
+	if err != nil {
+		return written{}, err
+	}
+	name := fmt.Sprintf("part-%05d.parquet", n)
+	w := written{tmp: filepath.Join(runDir, "."+name+".tmp"), final: filepath.Join(runDir, name),
+		rel: filepath.ToSlash(filepath.Join(b.plan.name, fmt.Sprintf("run=%d", d.run), name))}
+	f, err := os.OpenFile(w.tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return written{}, fmt.Errorf("parquet: create %s: %v", w.tmp, unwrapPath(err))
+	}
+	pw := pq.NewWriter(f, b.plan.schema, pq.Compression(&pq.Zstd))
+	_, err = pw.WriteRows(b.rows)
+	if err == nil {
+		err = pw.Close()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return w, fmt.Errorf("parquet: write %s: %v", w.final, unwrapPath(err))
+	}
+	return w, nil
+}
+
+// partNumber continues after the highest part already in runDir (a crashed run may have left some).
+func (d *Dir) partNumber(runDir string) (int, error) {
+	n, ok := d.nextPart[runDir]
+	if !ok {
+		entries, err := os.ReadDir(runDir)
+		if err != nil {
+			return 0, fmt.Errorf("parquet: list %s: %v", runDir, unwrapPath(err))
+		}
+		for _, e := range entries {
+			name := strings.TrimPrefix(e.Name(), ".")
+			if !strings.HasPrefix(name, "part-") {
+				continue
+			}
+			num, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "part-"), ".", 2)[0])
+			if err == nil && num >= n {
+				n = num + 1
+			}
+		}
+	}
+	d.nextPart[runDir] = n + 1
+	return n, nil
+}
+
+// appendIndex appends the pending id records to each table's index log and fsyncs it.
+func (d *Dir) appendIndex() error {
+	if len(d.idxPend) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Join(d.root, indexDir), 0o755); err != nil {
+		return fmt.Errorf("parquet: create %s: %v", indexDir, unwrapPath(err))
+	}
+	for table, recs := range d.idxPend {
+		buf := make([]byte, 0, 9*len(recs))
+		for _, r := range recs {
+			buf = append(buf, r.op)
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(r.id))
+		}
+		path := filepath.Join(d.root, indexDir, table+".ids")
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("parquet: open %s: %v", path, unwrapPath(err))
+		}
+		if err := alignTorn(f); err != nil {
+			f.Close()
+			return fmt.Errorf("parquet: repair %s: %v", path, err)
+		}
+		_, err = f.Write(buf)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("parquet: append %s: %v", path, unwrapPath(err))
+		}
+	}
+	d.idxPend = map[string][]idxRec{}
+	return nil
+}
+
+// alignTorn cuts a torn record left by a crash so that appends stay aligned on 9 bytes.
+func alignTorn(f *os.File) error {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	if size%9 != 0 {
+		return f.Truncate(size - size%9)
+	}
+	return nil
+}
