@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/coupa-connector/coupa-connector/dest"
+	"github.com/coupa-connector/coupa-connector/dest/parquet"
 	"github.com/coupa-connector/coupa-connector/dest/postgres"
 	"github.com/coupa-connector/coupa-connector/dest/sqlite"
 )
@@ -84,7 +85,12 @@ func openDest(ctx context.Context, spec destSpec, prefix string, mustExist bool)
 		}
 		return db, nil
 	case "parquet":
-		return nil, fmt.Errorf("--dest parquet: is not built yet in this version; use sqlite:PATH or postgres://")
+		if mustExist {
+			if _, err := os.Stat(spec.target); err != nil {
+				return nil, fmt.Errorf("no warehouse at %s: run `coupa sync --dest parquet:%s` first", spec.target, spec.target)
+			}
+		}
+		return parquet.Open(spec.target, opts)
 	}
 	return nil, fmt.Errorf("unknown destination kind %q", spec.kind)
 }
