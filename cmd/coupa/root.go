@@ -20,6 +20,9 @@ const (
 	exitError   = 1 // the command failed: bad input, auth, host, I/O
 	exitPartial = 2 // the command ran but not everything succeeded (some tables or rows failed)
 	exitUsage   = 64
+	// exitInterrupted is the conventional code of a process stopped by SIGINT (128 + 2); the work
+	// committed so far is kept and the same command resumes it.
+	exitInterrupted = 130
 )
 
 // exitErr carries an exit code other than exitError up to run.
@@ -80,6 +83,7 @@ func newRootCmd(a *app) *cobra.Command {
 		Long: `coupa connects to the Coupa Core API to:
   extract   sync invoices, purchase orders, requisitions, users... into SQLite, PostgreSQL or Parquet
   operate   query, get, create, update objects and run actions, one at a time or in bulk
+  govern    review user access and change it safely: groups, roles, content groups, licenses
   simulate  run a local Coupa API simulator for development and tests
 
 Connection settings come from flags, then environment variables, then a YAML config file:
@@ -87,6 +91,9 @@ Connection settings come from flags, then environment variables, then a YAML con
   --client-id / COUPA_CLIENT_ID            OAuth2 client credentials
   --client-secret / COUPA_CLIENT_SECRET    (or COUPA_CLIENT_SECRET_FILE)
   --config / COUPA_CONFIG                  YAML file with named connections (--connection NAME)
+
+Exit codes: 0 done, 1 failed (bad input, auth, host, I/O), 2 partly done (some tables or rows
+failed; the output says which), 64 wrong usage, 130 interrupted (the same command resumes).
 
 Try it without a Coupa instance:
   coupa demo            simulated Coupa synced into ./coupa-demo.db

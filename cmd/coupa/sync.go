@@ -18,9 +18,6 @@ import (
 	"github.com/coupa-connector/coupa-connector/internal/progress"
 )
 
-// exitInterrupted is the conventional exit code of a process stopped by SIGINT (128 + 2).
-const exitInterrupted = 130
-
 func init() { registerCommand(newSyncCmd) }
 
 type syncFlags struct {
