@@ -1,0 +1,760 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// badRequest is a client mistake answered with 400 and a Coupa-shaped errors body.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+func bad(format string, args ...any) error { return &badRequest{fmt.Sprintf(format, args...)} }
+
+var operators = map[string]bool{"contains": true, "starts_with": true, "ends_with": true, "gt": true, "lt": true,
+	"gt_or_eq": true, "lt_or_eq": true, "not_eq": true, "in": true, "not_in": true, "blank": true}
+
+// reserved query parameters are options of the request, not filters.
+var reserved = map[string]bool{"limit": true, "offset": true, "order_by": true, "dir": true, "fields": true,
+	"return_object": true, "filter": true, "format": true}
+
+type filter struct {
+	key  string   // as sent, for error messages
+	path []string // normalised attribute path
+	op   string   // "" = exact match
+	raw  string
+
+	// Parsed forms of the values, computed once per request: a filter is evaluated on every record a
+	// list scans, and parsing a datetime per record made selective filters on large tables slow.
+	list                       []string
+	ints, times                []int64
+	rats                       []*big.Rat
+	bools                      []bool
+	intErr, timeErr, ratErr    error
+	boolErr                    error
+	intDone, timeDone, ratDone bool
+	boolDone                   bool
+}
+
+func (f *filter) intVals() ([]int64, error) {
+	if !f.intDone {
+		f.intDone = true
+		for _, v := range f.values() {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				f.intErr = bad("expected an integer for %q, got %q", f.key, v)
+				break
+			}
+			f.ints = append(f.ints, n)
+		}
+	}
+	return f.ints, f.intErr
+}
+
+func (f *filter) timeVals(loc *time.Location) ([]int64, error) {
+	if !f.timeDone {
+		f.timeDone = true
+		for _, v := range f.values() {
+			n, err := parseTime(v, loc)
+			if err != nil {
+				f.timeErr = err
+				break
+			}
+			f.times = append(f.times, n)
+		}
+	}
+	return f.times, f.timeErr
+}
+
+func (f *filter) ratVals() ([]*big.Rat, error) {
+	if !f.ratDone {
+		f.ratDone = true
+		for _, v := range f.values() {
+			r, ok := parseRat(v)
+			if !ok || strings.ContainsAny(v, "/eE") {
+				f.ratErr = bad("expected a decimal for %q, got %q", f.key, v)
+				break
+			}
+			f.rats = append(f.rats, r)
+		}
+	}
+	return f.rats, f.ratErr
+}
+
+func (f *filter) boolVals() ([]bool, error) {
+	if !f.boolDone {
+		f.boolDone = true
+		for _, v := range f.values() {
+			b, err := parseBool(v)
+			if err != nil {
+				f.boolErr = err
+				break
+			}
+			f.bools = append(f.bools, b)
+		}
+	}
+	return f.bools, f.boolErr
+}
+
+type query struct {
+	filters  []*filter
+	limit    int
+	offset   int
+	orderBy  string
+	desc     bool
+	fields   []any // nil = every field
+	returnOb string
+}
+
+// parseKey splits "supplier[name][contains]" into its path and operator.
+func parseKey(key string) ([]string, string, error) {
+	name, rest, _ := strings.Cut(key, "[")
+	if name == "" {
+		return nil, "", bad("malformed query parameter %q", key)
+	}
+	path := []string{norm(name)}
+	if rest != "" {
+		rest = "[" + rest
+		for rest != "" {
+			if rest[0] != '[' {
+				return nil, "", bad("malformed query parameter %q", key)
+			}
+			end := strings.IndexByte(rest, ']')
+			if end < 2 {
+				return nil, "", bad("malformed query parameter %q", key)
+			}
+			path = append(path, norm(rest[1:end]))
+			rest = rest[end+1:]
+		}
+	}
+	op := ""
+	if n := len(path); n > 1 && operators[path[n-1]] {
+		op, path = path[n-1], path[:n-1]
+	}
+	return path, op, nil
+}
+
+func parseQuery(raw string, maxLimit int, rejectOver bool) (*query, error) {
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, bad("malformed query string: %v", err)
+	}
+	q := &query{limit: maxLimit}
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := vals[k][len(vals[k])-1]
+		switch nk := norm(k); {
+		case nk == "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, bad("limit must be a positive integer, got %q", v)
+			}
+			if n > maxLimit && rejectOver {
+				return nil, bad("limit must be at most %d", maxLimit)
+			}
+			q.limit = min(n, maxLimit)
+		case nk == "offset":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, bad("offset must be a non-negative integer, got %q", v)
+			}
+			q.offset = n
+		case nk == "order_by":
+			q.orderBy = norm(v)
+		case nk == "dir":
+			switch strings.ToLower(v) {
+			case "asc", "":
+			case "desc":
+				q.desc = true
+			default:
+				return nil, bad("dir must be asc or desc, got %q", v)
+			}
+		case nk == "fields":
+			if err := json.Unmarshal([]byte(v), &q.fields); err != nil || q.fields == nil {
+				return nil, bad("fields must be a JSON array such as [\"id\",{\"supplier\":[\"name\"]}]")
+			}
+			if err := checkFields(q.fields); err != nil {
+				return nil, err
+			}
+		case nk == "return_object":
+			switch v {
+			case "none", "limited", "shallow":
+				q.returnOb = v
+			default:
+				return nil, bad("return_object must be none, limited or shallow, got %q", v)
+			}
+		case reserved[nk]:
+		default:
+			path, op, err := parseKey(k)
+			if err != nil {
+				return nil, err
+			}
+			for _, v := range vals[k] {
+				q.filters = append(q.filters, &filter{key: k, path: path, op: op, raw: v})
+			}
+		}
+	}
+	return q, nil
+}
+
+func checkFields(spec []any) error {
+	for _, f := range spec {
+		switch x := f.(type) {
+		case string:
+		case map[string]any:
+			for _, sub := range x {
+				arr, ok := sub.([]any)
+				if !ok {
+					return bad("fields: an association must map to an array of fields")
+				}
+				if err := checkFields(arr); err != nil {
+					return err
+				}
+			}
+		default:
+			return bad("fields: entries must be strings or objects")
+		}
+	}
+	return nil
+}
+
+// stateValue answers a single-attribute filter from the record's state, without rendering it.
+func stateValue(t *table, id int64, r *rec, attr string) (any, bool) {
+	switch attr {
+	case "id":
+		return id, true
+	case "created_at":
+		return tm(r.created), true
+	case "updated_at":
+		return tm(r.updated), true
+	case "status":
+		if t.r.statuses != nil {
+			return t.r.statuses[r.status], true
+		}
+	case "exported":
+		if t.r.exported {
+			return r.exported, true
+		}
+	case "last_exported_at":
+		if t.r.exported {
+			if r.lastExp == 0 {
+				return nil, true
+			}
+			return tm(r.lastExp), true
+		}
+	case "active":
+		if t.r.active {
+			return r.active, true
+		}
+	}
+	return nil, false
+}
+
+// leaves collects the values a path reaches; collections match when any element does.
+func leaves(v any, path []string, out []any) ([]any, error) {
+	if len(path) == 0 {
+		if o, ok := v.(obj); ok {
+			id, _ := o.get("id")
+			return append(out, id), nil
+		}
+		if l, ok := v.([]obj); ok {
+			if len(l) == 0 {
+				return append(out, nil), nil
+			}
+			for _, o := range l {
+				id, _ := o.get("id")
+				out = append(out, id)
+			}
+			return out, nil
+		}
+		return append(out, v), nil
+	}
+	switch x := v.(type) {
+	case obj:
+		if i, ok := x.lookup(path[0]); ok {
+			return leaves(x[i].v, path[1:], out)
+		}
+		if base, ok := strings.CutSuffix(path[0], "_id"); ok {
+			if i, ok := x.lookup(base); ok {
+				return leaves(x[i].v, append([]string{"id"}, path[1:]...), out)
+			}
+		}
+		return out, bad("unknown attribute %q", path[0])
+	case []obj:
+		if len(x) == 0 {
+			return append(out, nil), nil
+		}
+		var err error
+		for _, o := range x {
+			if out, err = leaves(o, path, out); err != nil {
+				return out, err
+			}
+		}
+		return out, nil
+	case nil:
+		return append(out, nil), nil
+	}
+	return out, bad("unknown operator %q", path[0])
+}
+
+func (f *filter) values() []string {
+	if f.list == nil {
+		if f.op == "in" || f.op == "not_in" {
+			f.list = strings.Split(f.raw, ",")
+		} else {
+			f.list = []string{f.raw}
+		}
+	}
+	return f.list
+}
+
+// parseTime reads the datetime forms Coupa accepts in filters; a '+' decoded to a space is repaired.
+func parseTime(s string, loc *time.Location) (int64, error) {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, ' '); i > 10 {
+		s = s[:i] + "+" + s[i+1:]
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.Unix(), nil
+		}
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t.Unix(), nil
+		}
+	}
+	return 0, bad("cannot read %q as a datetime; use 2024-04-01 or 2024-04-01T02:16:48-07:00", s)
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1", "t", "yes":
+		return true, nil
+	case "false", "0", "f", "no":
+		return false, nil
+	}
+	return false, bad("expected true or false, got %q", s)
+}
+
+// match decides one filter for one leaf value.
+func (f *filter) match(v any, loc *time.Location) (bool, error) {
+	if f.op == "blank" {
+		want, err := parseBool(f.raw)
+		if err != nil {
+			return false, err
+		}
+		isBlank := v == nil
+		if s, ok := v.(string); ok {
+			isBlank = s == ""
+		}
+		return isBlank == want, nil
+	}
+	neg := f.op == "not_eq" || f.op == "not_in"
+	switch f.op {
+	case "contains", "starts_with", "ends_with":
+		if _, ok := v.(tm); ok {
+			return false, bad("operator %s does not apply to datetime attribute %q", f.op, f.key)
+		}
+	}
+	if v == nil {
+		return neg, nil
+	}
+	vals := f.values()
+	cmp := func(i int) (int, error) { // compares v with vals[i]
+		switch x := v.(type) {
+		case string:
+			return strings.Compare(x, vals[i]), nil
+		case int64:
+			ns, err := f.intVals()
+			if err != nil {
+				return 0, err
+			}
+			n := ns[i]
+			switch {
+			case x < n:
+				return -1, nil
+			case x > n:
+				return 1, nil
+			}
+			return 0, nil
+		case dec:
+			rs, err := f.ratVals()
+			if err != nil {
+				return 0, err
+			}
+			b := rs[i]
+			a, ok1 := parseRat(string(x))
+			if !ok1 {
+				return -1, nil
+			}
+			return a.Cmp(b), nil
+		case tm:
+			ts, err := f.timeVals(loc)
+			if err != nil {
+				return 0, err
+			}
+			n := ts[i]
+			switch {
+			case int64(x) < n:
+				return -1, nil
+			case int64(x) > n:
+				return 1, nil
+			}
+			return 0, nil
+		case bool:
+			bs, err := f.boolVals()
+			if err != nil {
+				return 0, err
+			}
+			b := bs[i]
+			if x == b {
+				return 0, nil
+			}
+			if !x {
+				return -1, nil
+			}
+			return 1, nil
+		}
+		return strings.Compare(fmt.Sprint(v), vals[i]), nil
+	}
+	switch f.op {
+	case "contains", "starts_with", "ends_with":
+		s := strings.ToLower(fmt.Sprint(plainValue(v)))
+		w := strings.ToLower(f.raw)
+		switch f.op {
+		case "contains":
+			return strings.Contains(s, w), nil
+		case "starts_with":
+			return strings.HasPrefix(s, w), nil
+		}
+		return strings.HasSuffix(s, w), nil
+	case "in", "not_in":
+		for i := range vals {
+			c, err := cmp(i)
+			if err != nil {
+				return false, err
+			}
+			if c == 0 {
+				return !neg, nil
+			}
+		}
+		return neg, nil
+	}
+	c, err := cmp(0)
+	if err != nil {
+		return false, err
+	}
+	switch f.op {
+	case "":
+		return c == 0, nil
+	case "not_eq":
+		return c != 0, nil
+	case "gt":
+		return c > 0, nil
+	case "lt":
+		return c < 0, nil
+	case "gt_or_eq":
+		return c >= 0, nil
+	case "lt_or_eq":
+		return c <= 0, nil
+	}
+	return false, bad("unknown operator %q", f.op)
+}
+
+func plainValue(v any) any {
+	switch x := v.(type) {
+	case dec:
+		return string(x)
+	}
+	return v
+}
+
+// matches evaluates a filter against a rendered record: true when any reached value matches, except for
+// negative operators, which must hold for every value.
+func (f *filter) matches(o obj, loc *time.Location) (bool, error) {
+	ls, err := leaves(o, f.path, nil)
+	if err != nil {
+		return false, err
+	}
+	neg := f.op == "not_eq" || f.op == "not_in"
+	for _, l := range ls {
+		ok, err := f.match(l, loc)
+		if err != nil {
+			return false, err
+		}
+		if ok != neg {
+			return !neg, nil
+		}
+	}
+	return neg, nil
+}
+
+// project keeps the fields a `fields` parameter asks for, recursively.
+func project(o obj, spec []any) obj {
+	out := make(obj, 0, len(spec))
+	for _, f := range spec {
+		switch x := f.(type) {
+		case string:
+			if i, ok := o.lookup(x); ok {
+				out = append(out, o[i])
+			}
+		case map[string]any:
+			for k, sub := range x {
+				i, ok := o.lookup(k)
+				if !ok {
+					continue
+				}
+				subSpec, _ := sub.([]any)
+				switch v := o[i].v.(type) {
+				case obj:
+					out = append(out, kv{o[i].k, project(v, subSpec)})
+				case []obj:
+					l := make([]obj, len(v))
+					for j := range v {
+						l[j] = project(v[j], subSpec)
+					}
+					out = append(out, kv{o[i].k, l})
+				default:
+					out = append(out, o[i])
+				}
+			}
+		}
+	}
+	return out
+}
+
+// shallow keeps every attribute but reduces associations to their ids.
+func shallow(o obj) obj {
+	out := make(obj, 0, len(o))
+	for _, f := range o {
+		switch v := f.v.(type) {
+		case obj:
+			id, ok := v.get("id")
+			if !ok {
+				out = append(out, f)
+				continue
+			}
+			out = append(out, kv{f.k, obj{{"id", id}}})
+		case []obj:
+			l := make([]obj, len(v))
+			for j := range v {
+				id, _ := v[j].get("id")
+				l[j] = obj{{"id", id}}
+			}
+			out = append(out, kv{f.k, l})
+		default:
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (q *query) shape(o obj) obj {
+	switch q.returnOb {
+	case "limited":
+		id, _ := o.get("id")
+		return obj{{"id", id}}
+	case "shallow":
+		o = shallow(o)
+	}
+	if q.fields != nil {
+		o = project(o, q.fields)
+	}
+	return o
+}
+
+// list runs a query over a table and returns the ids of the page, in order.
+func (s *store) list(t *table, q *query) ([]int64, error) {
+	var fast, slow []*filter
+	needChildren := false
+	// Id bounds narrow the scan: keyset pages (id[gt]) and id-range partitions (id[lt_or_eq]) start and stop
+	// where they must instead of walking the whole table.
+	n := int64(len(t.recs))
+	var startID, endID int64 = 1, n
+	for _, f := range q.filters {
+		if len(f.path) == 1 {
+			if _, ok := stateValue(t, 1, &rec{}, f.path[0]); ok {
+				fast = append(fast, f)
+				if v, err := strconv.ParseInt(strings.TrimSpace(f.raw), 10, 64); err == nil && f.path[0] == "id" {
+					switch f.op {
+					case "gt":
+						startID = max(startID, v+1)
+					case "gt_or_eq":
+						startID = max(startID, v)
+					case "lt":
+						endID = min(endID, v-1)
+					case "lt_or_eq":
+						endID = min(endID, v)
+					case "":
+						startID, endID = max(startID, v), min(endID, v)
+					}
+				}
+				continue
+			}
+		}
+		slow = append(slow, f)
+		if t.r.isChild(dash(f.path[0])) {
+			needChildren = true
+		}
+	}
+	test := func(id int64, r *rec) (bool, error) {
+		for _, f := range fast {
+			v, _ := stateValue(t, id, r, f.path[0])
+			ok, err := f.match(v, s.loc)
+			if err != nil || !ok {
+				return false, err
+			}
+		}
+		if len(slow) == 0 {
+			return true, nil
+		}
+		o := s.render(t, id, needChildren)
+		for _, f := range slow {
+			ok, err := f.matches(o, s.loc)
+			if err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	if q.orderBy == "" || q.orderBy == "id" {
+		out := make([]int64, 0, q.limit)
+		skip := q.offset
+		step, id := int64(1), startID
+		if q.desc {
+			step, id = -1, endID
+		}
+		for ; id >= startID && id <= endID; id += step {
+			r := &t.recs[id-1]
+			if r.deleted {
+				continue
+			}
+			ok, err := test(id, r)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			out = append(out, id)
+			if len(out) == q.limit {
+				break
+			}
+		}
+		return out, nil
+	}
+	// Any other order needs every match first.
+	var ids []int64
+	for id := startID; id <= endID; id++ {
+		r := &t.recs[id-1]
+		if r.deleted {
+			continue
+		}
+		ok, err := test(id, r)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	keys := make(map[int64]any, len(ids))
+	for _, id := range ids {
+		if v, ok := stateValue(t, id, &t.recs[id-1], q.orderBy); ok {
+			keys[id] = v
+			continue
+		}
+		ls, err := leaves(s.render(t, id, false), strings.Split(q.orderBy, "."), nil)
+		if err != nil {
+			return nil, bad("cannot order by %q: unknown attribute", q.orderBy)
+		}
+		keys[id] = ls[0]
+	}
+	sort.SliceStable(ids, func(i, j int) bool {
+		c := compareValues(keys[ids[i]], keys[ids[j]])
+		if c == 0 {
+			return ids[i] < ids[j]
+		}
+		if q.desc {
+			return c > 0
+		}
+		return c < 0
+	})
+	if q.offset >= len(ids) {
+		return []int64{}, nil
+	}
+	ids = ids[q.offset:]
+	if len(ids) > q.limit {
+		ids = ids[:q.limit]
+	}
+	return ids, nil
+}
+
+// compareValues orders record values; nil sorts first.
+func compareValues(a, b any) int {
+	if a == nil || b == nil {
+		switch {
+		case a == nil && b == nil:
+			return 0
+		case a == nil:
+			return -1
+		}
+		return 1
+	}
+	switch x := a.(type) {
+	case int64:
+		if y, ok := b.(int64); ok {
+			return cmpInt(x, y)
+		}
+	case tm:
+		if y, ok := b.(tm); ok {
+			return cmpInt(int64(x), int64(y))
+		}
+	case dec:
+		if y, ok := b.(dec); ok {
+			p, ok1 := parseRat(string(x))
+			q, ok2 := parseRat(string(y))
+			if ok1 && ok2 {
+				return p.Cmp(q)
+			}
+		}
+	case bool:
+		if y, ok := b.(bool); ok {
+			return cmpInt(boolInt(x), boolInt(y))
+		}
+	}
+	return strings.Compare(fmt.Sprint(plainValue(a)), fmt.Sprint(plainValue(b)))
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
