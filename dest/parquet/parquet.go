@@ -44,8 +44,8 @@
 //	SELECT l.* FROM read_parquet('DIR/invoice_lines/*/*.parquet', hive_partitioning = true, union_by_name = true) l
 //	JOIN last_upsert u ON l.invoice_id = u.id AND l._version = u._version;
 //
-// ReadRows (dest.Reader) computes exactly this in Go and the dest contract tests check it; DuckDB itself is
-// not run by the tests (it needs cgo).
+// ReadRows (dest.Reader) computes exactly this in Go and the dest contract tests check it; duckdb_test.go
+// runs the queries of README.md in real DuckDB (from npm, under Node) against a synced simulator.
 package parquet
 
 import (
