@@ -46,6 +46,18 @@ type fakeCoupa struct {
 	tokenType string
 }
 
+// firstOnly is a hook that answers the first request with fault and lets every later one through to the
+// fake: the shape of a transient failure the client must retry past.
+func firstOnly(fault func(w http.ResponseWriter, r *http.Request)) func(http.ResponseWriter, *http.Request, int64) bool {
+	return func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if n != 1 {
+			return false
+		}
+		fault(w, r)
+		return true
+	}
+}
+
 func newFakeCoupa(t *testing.T, nrec int) *fakeCoupa {
 	t.Helper()
 	f := &fakeCoupa{t: t, tokens: map[string]bool{}, tokenType: "bearer", expiresIn: 86400}

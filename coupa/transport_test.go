@@ -238,13 +238,9 @@ func TestInvalidJSONBodyRetriedThenTypedError(t *testing.T) {
 	})
 	t.Run("truncated once", func(t *testing.T) {
 		f := newFakeCoupa(t, 3)
-		f.apiHook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
-			if n == 1 {
-				_, _ = w.Write([]byte(`[{"id":1`))
-				return true
-			}
-			return false
-		}
+		f.apiHook = firstOnly(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(`[{"id":1`))
+		})
 		c := testClient(t, f.srv.URL, nil)
 		recs, _, err := c.ListPage(context.Background(), "invoices", nil)
 		if err != nil || len(recs) != 3 {
@@ -297,19 +293,15 @@ func TestHTMLErrorPageFromProxyOn502(t *testing.T) {
 
 func TestConnectionResetIsRetried(t *testing.T) {
 	f := newFakeCoupa(t, 2)
-	f.apiHook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		if n == 1 {
-			conn, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				if tc, ok := conn.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0) // RST instead of FIN
-				}
-				conn.Close()
+	f.apiHook = firstOnly(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			if tc, ok := conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // RST instead of FIN
 			}
-			return true
+			conn.Close()
 		}
-		return false
-	}
+	})
 	// Without keep-alive, net/http cannot retry on its own: the retry seen here is ours.
 	c := testClient(t, f.srv.URL, func(cfg *Config) {
 		cfg.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -322,14 +314,11 @@ func TestConnectionResetIsRetried(t *testing.T) {
 
 func TestTruncatedBodyMidStreamIsRetried(t *testing.T) {
 	f := newFakeCoupa(t, 2)
-	f.apiHook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		if n == 1 {
-			w.Header().Set("Content-Length", "1000")
-			_, _ = w.Write([]byte(`[{"id":1}`))
-			return true // the server closes early: unexpected EOF on the client
-		}
-		return false
-	}
+	// The handler stops short of its Content-Length: unexpected EOF on the client.
+	f.apiHook = firstOnly(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		_, _ = w.Write([]byte(`[{"id":1}`))
+	})
 	c := testClient(t, f.srv.URL, nil)
 	recs, _, err := c.ListPage(context.Background(), "invoices", nil)
 	if err != nil || len(recs) != 2 {
@@ -339,16 +328,12 @@ func TestTruncatedBodyMidStreamIsRetried(t *testing.T) {
 
 func TestAttemptTimeoutIsRetried(t *testing.T) {
 	f := newFakeCoupa(t, 2)
-	f.apiHook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
-		if n == 1 {
-			select {
-			case <-r.Context().Done():
-			case <-time.After(5 * time.Second):
-			}
-			return true
+	f.apiHook = firstOnly(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
 		}
-		return false
-	}
+	})
 	c := testClient(t, f.srv.URL, func(cfg *Config) { cfg.Timeout = 100 * time.Millisecond })
 	recs, resp, err := c.ListPage(context.Background(), "invoices", nil)
 	if err != nil || len(recs) != 2 || resp.Attempts != 2 {

@@ -207,6 +207,17 @@ func (s *Schema) assocPrefix(path string) bool {
 	return s.free[first]
 }
 
+// numberText is the text of a number given as a JSON number or as a string (as CSV gives every value).
+func numberText(v any) (string, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		return x.String(), true
+	case string:
+		return strings.TrimSpace(x), true
+	}
+	return "", false
+}
+
 // checkType says what is wrong with v as a value of typ, or "" when it fits. null always fits: it clears
 // the field.
 func checkType(v any, typ catalog.Type) string {
@@ -215,26 +226,16 @@ func checkType(v any, typ catalog.Type) string {
 	}
 	switch typ {
 	case catalog.Int:
-		var s string
-		switch x := v.(type) {
-		case json.Number:
-			s = x.String()
-		case string:
-			s = strings.TrimSpace(x)
-		default:
+		s, ok := numberText(v)
+		if !ok {
 			return fmt.Sprintf("must be an integer, got %s", describe(v))
 		}
 		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
 			return fmt.Sprintf("must be an integer, got %q", s)
 		}
 	case catalog.Decimal:
-		var s string
-		switch x := v.(type) {
-		case json.Number:
-			s = x.String()
-		case string:
-			s = strings.TrimSpace(x)
-		default:
+		s, ok := numberText(v)
+		if !ok {
 			return fmt.Sprintf("must be a decimal number, got %s", describe(v))
 		}
 		if !decimalRE.MatchString(s) {

@@ -342,24 +342,31 @@ func (s *store) currencyOf(po int64) int64 {
 	return 1 + s.pick(20, po, 8, int64(len(currencyCodes)))
 }
 
-func (s *store) genPO(t *table, id int64, r *rec, children bool) obj {
-	const tag = 20
-	sup := s.ref(21, id, 1, s.c.suppliers)
-	nl := 1 + s.pick(tag, id, 2, 4)
-	var sum int64
-	var lines []obj
+// orderLines totals the lines of purchase order id and, when children, renders them with line. Requisition
+// id has the very same lines (ids, count and amounts): it is the requisition that became that order.
+func (s *store) orderLines(id int64, children bool, line func(lid, k, q10, p4, cents int64) obj) (sum int64, lines []obj) {
+	nl := 1 + s.pick(20, id, 2, 4)
 	for k := int64(1); k <= nl; k++ {
 		lid := (id-1)*4 + k
 		q10, p4, cents := s.lineAmounts(22, lid)
 		sum += cents
 		if children {
-			lines = append(lines, obj{{"id", lid}, {"line-num", k}, {"description", lineItems[s.pick(22, lid, 1, int64(len(lineItems)))]},
-				{"quantity", dec(fixed(q10, 1))}, {"price", dec(fixed(p4, 4))}, {"total", money(cents)},
-				{"type", "OrderQuantityLine"}, {"need-by-date", s.localMidnight(r.created + 14*day)},
-				{"account", s.accountStub(s.ref(22, lid, 3, s.c.accounts))},
-				{"commodity", s.commodityStub(s.ref(22, lid, 4, int64(len(commodityList))))}})
+			lines = append(lines, line(lid, k, q10, p4, cents))
 		}
 	}
+	return sum, lines
+}
+
+func (s *store) genPO(t *table, id int64, r *rec, children bool) obj {
+	const tag = 20
+	sup := s.ref(21, id, 1, s.c.suppliers)
+	sum, lines := s.orderLines(id, children, func(lid, k, q10, p4, cents int64) obj {
+		return obj{{"id", lid}, {"line-num", k}, {"description", lineItems[s.pick(22, lid, 1, int64(len(lineItems)))]},
+			{"quantity", dec(fixed(q10, 1))}, {"price", dec(fixed(p4, 4))}, {"total", money(cents)},
+			{"type", "OrderQuantityLine"}, {"need-by-date", s.localMidnight(r.created + 14*day)},
+			{"account", s.accountStub(s.ref(22, lid, 3, s.c.accounts))},
+			{"commodity", s.commodityStub(s.ref(22, lid, 4, int64(len(commodityList))))}}
+	})
 	o := s.common(t, id, r)
 	var req any
 	if id <= s.c.reqs {
@@ -387,22 +394,14 @@ func (s *store) genPO(t *table, id int64, r *rec, children bool) obj {
 
 func (s *store) genRequisition(t *table, id int64, r *rec, children bool) obj {
 	const tag = 30
-	nl := 1 + s.pick(20, id, 2, 4) // same line count as the PO it becomes
-	var sum int64
-	var lines []obj
-	for k := int64(1); k <= nl; k++ {
-		lid := (id-1)*4 + k
-		q10, p4, cents := s.lineAmounts(22, lid)
-		sum += cents
-		if children {
-			lines = append(lines, obj{{"id", lid}, {"line-num", k}, {"description", lineItems[s.pick(22, lid, 1, int64(len(lineItems)))]},
-				{"quantity", dec(fixed(q10, 1))}, {"unit-price", dec(fixed(p4, 4))}, {"total", money(cents)},
-				{"need-by-date", s.localMidnight(r.created + 14*day)},
-				{"supplier", s.supplierStub(s.ref(21, id, 1, s.c.suppliers))},
-				{"account", s.accountStub(s.ref(22, lid, 3, s.c.accounts))},
-				{"commodity", s.commodityStub(s.ref(22, lid, 4, int64(len(commodityList))))}})
-		}
-	}
+	sum, lines := s.orderLines(id, children, func(lid, k, q10, p4, cents int64) obj {
+		return obj{{"id", lid}, {"line-num", k}, {"description", lineItems[s.pick(22, lid, 1, int64(len(lineItems)))]},
+			{"quantity", dec(fixed(q10, 1))}, {"unit-price", dec(fixed(p4, 4))}, {"total", money(cents)},
+			{"need-by-date", s.localMidnight(r.created + 14*day)},
+			{"supplier", s.supplierStub(s.ref(21, id, 1, s.c.suppliers))},
+			{"account", s.accountStub(s.ref(22, lid, 3, s.c.accounts))},
+			{"commodity", s.commodityStub(s.ref(22, lid, 4, int64(len(commodityList))))}}
+	})
 	o := s.common(t, id, r)
 	o = append(o,
 		kv{"submitted-at", tm(r.created + 600)},

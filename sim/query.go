@@ -381,14 +381,7 @@ func (f *filter) match(v any, loc *time.Location) (bool, error) {
 			if err != nil {
 				return 0, err
 			}
-			n := ns[i]
-			switch {
-			case x < n:
-				return -1, nil
-			case x > n:
-				return 1, nil
-			}
-			return 0, nil
+			return cmpInt(x, ns[i]), nil
 		case dec:
 			rs, err := f.ratVals()
 			if err != nil {
@@ -405,27 +398,13 @@ func (f *filter) match(v any, loc *time.Location) (bool, error) {
 			if err != nil {
 				return 0, err
 			}
-			n := ts[i]
-			switch {
-			case int64(x) < n:
-				return -1, nil
-			case int64(x) > n:
-				return 1, nil
-			}
-			return 0, nil
+			return cmpInt(int64(x), ts[i]), nil
 		case bool:
 			bs, err := f.boolVals()
 			if err != nil {
 				return 0, err
 			}
-			b := bs[i]
-			if x == b {
-				return 0, nil
-			}
-			if !x {
-				return -1, nil
-			}
-			return 1, nil
+			return cmpInt(boolInt(x), boolInt(bs[i])), nil
 		}
 		return strings.Compare(fmt.Sprint(v), vals[i]), nil
 	}
@@ -609,7 +588,12 @@ func (s *store) list(t *table, q *query) ([]int64, error) {
 			needChildren = true
 		}
 	}
-	test := func(id int64, r *rec) (bool, error) {
+	// test says whether record id is live (not deleted) and matches every filter.
+	test := func(id int64) (bool, error) {
+		r := &t.recs[id-1]
+		if r.deleted {
+			return false, nil
+		}
 		for _, f := range fast {
 			v, _ := stateValue(t, id, r, f.path[0])
 			ok, err := f.match(v, s.loc)
@@ -637,11 +621,7 @@ func (s *store) list(t *table, q *query) ([]int64, error) {
 			step, id = -1, endID
 		}
 		for ; id >= startID && id <= endID; id += step {
-			r := &t.recs[id-1]
-			if r.deleted {
-				continue
-			}
-			ok, err := test(id, r)
+			ok, err := test(id)
 			if err != nil {
 				return nil, err
 			}
@@ -662,11 +642,7 @@ func (s *store) list(t *table, q *query) ([]int64, error) {
 	// Any other order needs every match first.
 	var ids []int64
 	for id := startID; id <= endID; id++ {
-		r := &t.recs[id-1]
-		if r.deleted {
-			continue
-		}
-		ok, err := test(id, r)
+		ok, err := test(id)
 		if err != nil {
 			return nil, err
 		}

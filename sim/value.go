@@ -113,6 +113,17 @@ func (e encoder) timeString(t tm) string {
 	return string(time.Unix(int64(t), 0).In(e.loc).AppendFormat(nil, "2006-01-02T15:04:05-07:00"))
 }
 
+func jsonArray[T any](e encoder, b []byte, xs []T) []byte {
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = e.jsonValue(b, x)
+	}
+	return append(b, ']')
+}
+
 func (e encoder) jsonValue(b []byte, v any) []byte {
 	switch x := v.(type) {
 	case nil:
@@ -150,23 +161,9 @@ func (e encoder) jsonValue(b []byte, v any) []byte {
 		}
 		return append(b, '}')
 	case []obj:
-		b = append(b, '[')
-		for i, o := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = e.jsonValue(b, o)
-		}
-		return append(b, ']')
+		return jsonArray(e, b, x)
 	case []any:
-		b = append(b, '[')
-		for i, o := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = e.jsonValue(b, o)
-		}
-		return append(b, ']')
+		return jsonArray(e, b, x)
 	case map[string]any:
 		m, _ := json.Marshal(x)
 		return append(b, m...)

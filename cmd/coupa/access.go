@@ -14,9 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coupa-connector/coupa-connector/access"
-	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/coupa"
-	"github.com/coupa-connector/coupa-connector/extract"
 )
 
 func init() { registerCommand(newAccessCmd) }
@@ -486,48 +484,15 @@ warehouse, run this once with --full-refresh so that every user's links are take
 			return a.runAccessSync(cmd.Context(), f)
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&f.dest, "dest", defaultDest, "where to write: sqlite:PATH, PATH.db, postgres://... or parquet:DIR")
-	fl.BoolVar(&f.fullRefresh, "full-refresh", false, "ignore saved cursors and fetch everything again")
-	fl.StringVar(&f.prefix, "prefix", "", "prefix for every warehouse table name")
-	fl.BoolVar(&f.reconcile, "reconcile-deletes", false, "mark rows Coupa no longer has as deleted (_deleted_at)")
-	fl.IntVar(&f.concurrency, "concurrency", extract.DefaultConcurrency, "id ranges of one table fetched at once")
-	fl.StringVarP(&f.output, "output", "o", "table", "summary format: table or json")
+	f.register(cmd)
 	return cmd
 }
 
-// runAccessSync hands the identity tables to the sync engine; it is runSync with a fixed table list that
-// includes tables the catalog does not carry.
+// runAccessSync hands the identity tables to the sync engine: a sync with a fixed table list that includes
+// tables the catalog does not carry.
 func (a *app) runAccessSync(ctx context.Context, f syncFlags) error {
-	if f.output != "table" && f.output != "json" {
-		return usageError("-o %s: choose table or json", f.output)
-	}
-	if f.concurrency < 1 || f.concurrency > 64 {
-		return usageError("--concurrency %d: choose 1 to 64", f.concurrency)
-	}
-	spec, err := parseDest(f.dest)
-	if err != nil {
+	if err := f.check(); err != nil {
 		return err
 	}
-	tables := access.SyncTables()
-	client, err := a.newClient(ctx, catalog.Scopes(tables))
-	if err != nil {
-		return err
-	}
-	if err := client.Authenticate(ctx); err != nil {
-		return libError(err)
-	}
-	d, err := openDest(ctx, spec, f.prefix, false)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	sum, err := extract.Sync(ctx, extract.Config{Client: client, Dest: d, Tables: tables, FullRefresh: f.fullRefresh,
-		ReconcileDeletes: f.reconcile, Concurrency: f.concurrency, Logger: a.logger})
-	if sum != nil {
-		if perr := printSummary(a.stdout, f.output, sum); perr != nil && err == nil {
-			err = perr
-		}
-	}
-	return syncExit(sum, err)
+	return a.syncTables(ctx, f, access.SyncTables())
 }

@@ -39,11 +39,7 @@ mark-exported (PUT /api/<object>/<id>?exported=true) works on every object with 
   coupa action purchase_orders 25 mark-exported`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := lookupObject(args[0])
-			if err != nil {
-				return err
-			}
-			id, err := parseObjectID(args[1])
+			t, id, err := lookupObjectID(args[0], args[1])
 			if err != nil {
 				return err
 			}

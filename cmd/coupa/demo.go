@@ -19,7 +19,6 @@ import (
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/coupa"
 	"github.com/coupa-connector/coupa-connector/extract"
-	"github.com/coupa-connector/coupa-connector/internal/progress"
 	"github.com/coupa-connector/coupa-connector/sim"
 )
 
@@ -113,27 +112,11 @@ func (a *app) runDemo(ctx context.Context, db string, scale int, seed int64) err
 		return err
 	}
 	defer d.Close()
-	var rep *progress.Reporter
-	if !a.global.quiet {
-		rep = progress.New(a.stderr, a.logger, progress.Options{})
-	}
 	// A full refresh with delete reconciliation: the simulator regenerates its data at every start, so an
 	// earlier demo's cursor says nothing about this one, and its extra rows (another --scale) must go.
 	cfg := extract.Config{Client: client, Dest: d, Tables: tables, FullRefresh: true, ReconcileDeletes: true,
 		Logger: discardUnlessVerbose(a)}
-	if rep != nil {
-		cfg.Progress = rep.Event
-	}
-	sum, err := extract.Sync(ctx, cfg)
-	if rep != nil {
-		rep.Wait()
-	}
-	if sum != nil {
-		if err := printSummary(a.stdout, "table", sum); err != nil {
-			return err
-		}
-	}
-	if err := syncExit(sum, err); err != nil {
+	if err := a.runEngine(ctx, cfg, "table"); err != nil {
 		return err
 	}
 	if err := d.Close(); err != nil {

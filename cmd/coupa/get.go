@@ -23,11 +23,7 @@ JSON Lines or CSV. --fields limits what Coupa returns, nested with dots (supplie
   coupa get users 42 --fields id,login,email,roles.name`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := lookupObject(args[0])
-			if err != nil {
-				return err
-			}
-			id, err := parseObjectID(args[1])
+			t, id, err := lookupObjectID(args[0], args[1])
 			if err != nil {
 				return err
 			}

@@ -38,13 +38,19 @@ type result struct {
 	code           int
 }
 
-// runCoupa runs the binary in dir with only the given environment (plus PATH and HOME), so that the
-// developer's own COUPA_* variables never leak into a test.
-func runCoupa(t *testing.T, dir string, env []string, args ...string) result {
-	t.Helper()
+// coupaCommand is the binary set to run in dir with only the given environment (plus PATH and HOME), so
+// that the developer's own COUPA_* variables never leak into a test.
+func coupaCommand(dir string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(coupaBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
+	return cmd
+}
+
+// runCoupa runs coupaCommand to its end.
+func runCoupa(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := coupaCommand(dir, env, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/coupa"
 	"github.com/coupa-connector/coupa-connector/internal/output"
+	"github.com/coupa-connector/coupa-connector/internal/progress"
 	"github.com/coupa-connector/coupa-connector/operate"
 )
 
@@ -243,7 +243,7 @@ func parseFieldsFlag(s string, schema *operate.Schema, t *catalog.Table) ([]any,
 // outputFormat resolves -o, defaulting to a table for people at a terminal and to def for pipes.
 func outputFormat(flag string, stdout io.Writer, def output.Format) (output.Format, error) {
 	if flag == "" {
-		if isTerminal(stdout) {
+		if progress.IsTerminal(stdout) {
 			return output.Table, nil
 		}
 		return def, nil
@@ -255,16 +255,6 @@ func outputFormat(flag string, stdout io.Writer, def output.Format) (output.Form
 	return f, nil
 }
 
-// isTerminal reports a character device, the standard library's way of spotting a TTY.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // parseObjectID reads an ID argument.
 func parseObjectID(s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
@@ -272,6 +262,19 @@ func parseObjectID(s string) (int64, error) {
 		return 0, usageError("ID %q: must be the positive number Coupa gave the object", s)
 	}
 	return id, nil
+}
+
+// lookupObjectID reads the OBJECT ID arguments of get and action.
+func lookupObjectID(object, id string) (*catalog.Table, int64, error) {
+	t, err := lookupObject(object)
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := parseObjectID(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	return t, n, nil
 }
 
 // printIndentedJSON prints one value as indented JSON, keeping Coupa's exact numbers.

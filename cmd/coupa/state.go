@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -25,6 +26,14 @@ updated before it is in the warehouse) and the open window of an unfinished run 
 	}
 	cmd.PersistentFlags().StringVar(&destFlag, "dest", defaultDest, "the warehouse: sqlite:PATH, PATH.db or postgres://...")
 	cmd.PersistentFlags().StringVar(&prefix, "prefix", "", "the table prefix the warehouse was synced with")
+	// Both subcommands read a warehouse a sync made: opening one that does not exist would create it.
+	open := func(ctx context.Context) (dest.Destination, error) {
+		spec, err := parseDest(destFlag)
+		if err != nil {
+			return nil, err
+		}
+		return openDest(ctx, spec, prefix, true)
+	}
 
 	var output string
 	show := &cobra.Command{
@@ -37,11 +46,7 @@ updated before it is in the warehouse) and the open window of an unfinished run 
 			if output != "table" && output != "json" {
 				return usageError("-o %s: choose table or json", output)
 			}
-			spec, err := parseDest(destFlag)
-			if err != nil {
-				return err
-			}
-			d, err := openDest(cmd.Context(), spec, prefix, true)
+			d, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -71,11 +76,7 @@ warehouse stay; the next sync fetches everything again and upserts it.`,
 					return usageError("unknown table %q: choose one of %s", table, strings.Join(catalog.Names(), ", "))
 				}
 			}
-			spec, err := parseDest(destFlag)
-			if err != nil {
-				return err
-			}
-			d, err := openDest(cmd.Context(), spec, prefix, true)
+			d, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}

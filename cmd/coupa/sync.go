@@ -50,15 +50,20 @@ Exit codes: 0 every table synced, 2 some tables skipped or failed, 1 nothing cou
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runSync(cmd.Context(), f) },
 	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&f.tables, "tables", "", "comma-separated tables to sync (default: all; see `coupa tables`)")
+	return cmd
+}
+
+// register adds the flags of a sync run, all but --tables (`coupa access sync` has a fixed table list).
+func (f *syncFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.dest, "dest", defaultDest, "where to write: sqlite:PATH, PATH.db, postgres://... or parquet:DIR")
-	fl.StringVar(&f.tables, "tables", "", "comma-separated tables to sync (default: all; see `coupa tables`)")
 	fl.BoolVar(&f.fullRefresh, "full-refresh", false, "ignore saved cursors and fetch everything again")
 	fl.StringVar(&f.prefix, "prefix", "", "prefix for every warehouse table name")
 	fl.BoolVar(&f.reconcile, "reconcile-deletes", false, "list every id and mark rows Coupa no longer has as deleted (_deleted_at)")
 	fl.IntVar(&f.concurrency, "concurrency", extract.DefaultConcurrency, "id ranges of one table fetched at once (all share the rate limit)")
 	fl.StringVarP(&f.output, "output", "o", "table", "summary format: table or json")
-	return cmd
 }
 
 // selectTables resolves --tables against the catalog.
@@ -80,16 +85,29 @@ func selectTables(list string) ([]*catalog.Table, error) {
 }
 
 func (a *app) runSync(ctx context.Context, f syncFlags) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	tables, err := selectTables(f.tables)
+	if err != nil {
+		return err
+	}
+	return a.syncTables(ctx, f, tables)
+}
+
+// check refuses flag values no run could use, before anything is opened.
+func (f syncFlags) check() error {
 	if f.output != "table" && f.output != "json" {
 		return usageError("-o %s: choose table or json", f.output)
 	}
 	if f.concurrency < 1 || f.concurrency > 64 {
 		return usageError("--concurrency %d: choose 1 to 64", f.concurrency)
 	}
-	tables, err := selectTables(f.tables)
-	if err != nil {
-		return err
-	}
+	return nil
+}
+
+// syncTables is a sync of tables into the warehouse f names, shared by `coupa sync` and `coupa access sync`.
+func (a *app) syncTables(ctx context.Context, f syncFlags, tables []*catalog.Table) error {
 	spec, err := parseDest(f.dest)
 	if err != nil {
 		return err
@@ -107,20 +125,21 @@ func (a *app) runSync(ctx context.Context, f syncFlags) error {
 		return err
 	}
 	defer d.Close()
-
-	bars := !a.global.quiet && progress.IsTerminal(a.stderr)
 	engineLog := a.logger
-	if bars {
-		// Log lines would tear the bars apart; warnings still show.
+	if !a.global.quiet && progress.IsTerminal(a.stderr) {
+		// Log lines would tear the progress bars apart; warnings still show.
 		engineLog = slog.New(&minLevel{Handler: a.logger.Handler(), min: slog.LevelWarn})
 	}
+	return a.runEngine(ctx, extract.Config{Client: client, Dest: d, Tables: tables, FullRefresh: f.fullRefresh,
+		ReconcileDeletes: f.reconcile, Concurrency: f.concurrency, Logger: engineLog}, f.output)
+}
+
+// runEngine runs the sync engine with progress on stderr (unless -q), prints its summary in format (table
+// or json) and maps the outcome to an exit code.
+func (a *app) runEngine(ctx context.Context, cfg extract.Config, format string) error {
 	var rep *progress.Reporter
 	if !a.global.quiet {
 		rep = progress.New(a.stderr, a.logger, progress.Options{})
-	}
-	cfg := extract.Config{Client: client, Dest: d, Tables: tables, FullRefresh: f.fullRefresh,
-		ReconcileDeletes: f.reconcile, Concurrency: f.concurrency, Logger: engineLog}
-	if rep != nil {
 		cfg.Progress = rep.Event
 	}
 	sum, err := extract.Sync(ctx, cfg)
@@ -128,7 +147,7 @@ func (a *app) runSync(ctx context.Context, f syncFlags) error {
 		rep.Wait()
 	}
 	if sum != nil {
-		if perr := printSummary(a.stdout, f.output, sum); perr != nil && err == nil {
+		if perr := printSummary(a.stdout, format, sum); perr != nil && err == nil {
 			err = perr
 		}
 	}

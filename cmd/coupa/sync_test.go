@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -102,12 +101,11 @@ func TestSyncSurvivesSIGKILL(t *testing.T) {
 	s, ts := startSim(t, sim.Options{Seed: 9, Scale: 250, Rate: -1, Latency: 3 * time.Millisecond})
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(42, 4242))
-	env := append(simEnv(s, ts), "PATH="+os.Getenv("PATH"), "HOME="+dir)
+	env := simEnv(s, ts)
 	args := []string{"sync", "--dest", "sqlite:w.db", "--rate", "150", "--burst", "10", "-q", "--full-refresh"}
 	midRun, openWindows := 0, 0
 	for attempt := 0; (midRun < 12 || openWindows < 6) && attempt < 40; attempt++ {
-		cmd := exec.Command(coupaBin, args...)
-		cmd.Dir, cmd.Env = dir, env
+		cmd := coupaCommand(dir, env, args...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -157,9 +155,7 @@ func TestSyncInterruptedBySIGINT(t *testing.T) {
 	// 3000 invoices at 30 requests/s: about 25 probes then 60 pages, so the signal lands inside the window.
 	s, ts := startSim(t, sim.Options{Seed: 2, Scale: 3000, Rate: -1, Latency: 10 * time.Millisecond})
 	dir := t.TempDir()
-	cmd := exec.Command(coupaBin, "sync", "--dest", "sqlite:w.db", "--tables", "invoices", "--rate", "30", "--burst", "5")
-	cmd.Dir = dir
-	cmd.Env = append(simEnv(s, ts), "PATH="+os.Getenv("PATH"), "HOME="+dir)
+	cmd := coupaCommand(dir, simEnv(s, ts), "sync", "--dest", "sqlite:w.db", "--tables", "invoices", "--rate", "30", "--burst", "5")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

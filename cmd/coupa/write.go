@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coupa-connector/coupa-connector/internal/progress"
 	"github.com/coupa-connector/coupa-connector/operate"
 )
 
@@ -229,7 +230,7 @@ type rowReporter struct {
 }
 
 func newRowReporter(a *app, f writeFlags, mode operate.Mode) *rowReporter {
-	return &rowReporter{a: a, f: f, mode: mode, progress: isTerminal(a.stderr) && !a.global.quiet, start: time.Now()}
+	return &rowReporter{a: a, f: f, mode: mode, progress: progress.IsTerminal(a.stderr) && !a.global.quiet, start: time.Now()}
 }
 
 // rowLine is a row's result on standard output; a dry run adds the body that would be sent.

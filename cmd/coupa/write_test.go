@@ -60,6 +60,49 @@ func namesCount(t *testing.T, s *sim.Server) map[string]int {
 	return out
 }
 
+// writeRows writes dir/rows.jsonl: n lines, line i being format applied to i.
+func writeRows(t *testing.T, dir, format string, n int) {
+	t.Helper()
+	var in strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&in, format+"\n", i)
+	}
+	writeFile(t, dir, "rows.jsonl", in.String())
+}
+
+// waitForResults returns once the results file holds n copies of sub, or after 30 seconds: the point at
+// which a test interrupts a bulk run whose progress it cannot otherwise see.
+func waitForResults(path, sub string, n int) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(path)
+		if strings.Count(string(b), sub) >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// resumeCreatesEachOnce runs an interrupted bulk create (args) again to its end, then checks that each of
+// its n rows, named "<name> NN", exists exactly once and that nothing else was created.
+func resumeCreatesEachOnce(t *testing.T, s *sim.Server, dir string, env, args []string, name string, n, before int) result {
+	t.Helper()
+	res := runCoupa(t, dir, env, args...)
+	if res.code != 0 {
+		t.Fatalf("resumed run: exit %d: %s", res.code, res.stderr)
+	}
+	counts := namesCount(t, s)
+	for i := 1; i <= n; i++ {
+		if row := fmt.Sprintf("%s %02d", name, i); counts[row] != 1 {
+			t.Errorf("%s exists %d times after the interrupted run and its resume, want once", row, counts[row])
+		}
+	}
+	if got := len(snapshot(t, s, "suppliers")); got != before+n {
+		t.Errorf("%d suppliers, want %d", got, before+n)
+	}
+	return res
+}
+
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -155,28 +198,15 @@ func TestBulkCreateKilledThenResumedMakesNoDuplicate(t *testing.T) {
 	before := len(snapshot(t, s, "suppliers"))
 	dir := t.TempDir()
 	const n = 40
-	var in strings.Builder
-	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&in, `{"name":"Resumed %02d","number":"R-%02d"}`+"\n", i, i)
-	}
-	writeFile(t, dir, "rows.jsonl", in.String())
+	writeRows(t, dir, `{"name":"Resumed %02[1]d","number":"R-%02[1]d"}`, n)
 	results := filepath.Join(dir, "results.jsonl")
 	args := []string{"create", "suppliers", "-f", "rows.jsonl", "--results", "results.jsonl", "--concurrency", "4"}
 
-	cmd := exec.Command(coupaBin, args...)
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
+	cmd := coupaCommand(dir, env, args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, _ := os.ReadFile(results)
-		if strings.Count(string(b), "\n") >= 12 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitForResults(results, "\n", 12)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	first, _ := finalResults(t, results)
@@ -184,19 +214,7 @@ func TestBulkCreateKilledThenResumedMakesNoDuplicate(t *testing.T) {
 		t.Fatalf("the run finished before it was killed; the test proves nothing")
 	}
 
-	res := runCoupa(t, dir, env, args...)
-	if res.code != 0 {
-		t.Fatalf("resumed run: exit %d: %s", res.code, res.stderr)
-	}
-	counts := namesCount(t, s)
-	for i := 1; i <= n; i++ {
-		if name := fmt.Sprintf("Resumed %02d", i); counts[name] != 1 {
-			t.Errorf("%s exists %d times after kill and resume, want once", name, counts[name])
-		}
-	}
-	if got := len(snapshot(t, s, "suppliers")); got != before+n {
-		t.Errorf("%d suppliers, want %d", got, before+n)
-	}
+	res := resumeCreatesEachOnce(t, s, dir, env, args, "Resumed", n, before)
 	final, _ := finalResults(t, results)
 	for i := 1; i <= n; i++ {
 		if final[i].Status != "created" || final[i].ID == 0 {
@@ -354,28 +372,15 @@ func TestBulkCreateInterruptedThenResumed(t *testing.T) {
 	before := len(snapshot(t, s, "suppliers"))
 	dir := t.TempDir()
 	const n = 30
-	var in strings.Builder
-	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&in, `{"name":"Interrupted %02d"}`+"\n", i)
-	}
-	writeFile(t, dir, "rows.jsonl", in.String())
+	writeRows(t, dir, `{"name":"Interrupted %02d"}`, n)
 	args := []string{"create", "suppliers", "-f", "rows.jsonl", "--results", "results.jsonl"}
-	cmd := exec.Command(coupaBin, args...)
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
+	cmd := coupaCommand(dir, env, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, _ := os.ReadFile(filepath.Join(dir, "results.jsonl"))
-		if strings.Count(string(b), `"created"`) >= 4 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitForResults(filepath.Join(dir, "results.jsonl"), `"created"`, 4)
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
 	var ee *exec.ExitError
@@ -393,17 +398,5 @@ func TestBulkCreateInterruptedThenResumed(t *testing.T) {
 	if doubt == 0 {
 		t.Errorf("no row was marked in doubt after the interrupt: %v", mid)
 	}
-	res := runCoupa(t, dir, env, args...)
-	if res.code != 0 {
-		t.Fatalf("resumed run: exit %d: %s", res.code, res.stderr)
-	}
-	counts := namesCount(t, s)
-	for i := 1; i <= n; i++ {
-		if name := fmt.Sprintf("Interrupted %02d", i); counts[name] != 1 {
-			t.Errorf("%s exists %d times, want once", name, counts[name])
-		}
-	}
-	if got := len(snapshot(t, s, "suppliers")); got != before+n {
-		t.Errorf("%d suppliers, want %d", got, before+n)
-	}
+	resumeCreatesEachOnce(t, s, dir, env, args, "Interrupted", n, before)
 }

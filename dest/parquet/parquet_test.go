@@ -353,99 +353,12 @@ func TestSecondWriterRefusedAndBadDirectories(t *testing.T) {
 	}
 }
 
+// BenchmarkWritePage is desttest's shared load, so its parents/s compares with the other backends'.
 func BenchmarkWritePage(b *testing.B) {
-	ctx := context.Background()
 	d, err := Open(b.TempDir(), dest.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer d.Close()
-	tbl := benchTable()
-	if err := d.Prepare(ctx, []*catalog.Table{tbl}); err != nil {
-		b.Fatal(err)
-	}
-	const size = 50
-	pages := make([]*dest.Page, 0, 200)
-	for i := 0; i < cap(pages); i++ {
-		pages = append(pages, benchPage(tbl, int64(i*size+1), size))
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	i := 0
-	for b.Loop() {
-		p := pages[i%len(pages)]
-		if i >= len(pages) {
-			// Past the prebuilt range, shift the ids so that every page stays an insert.
-			for _, r := range p.Rows {
-				r["id"] = r["id"].(int64) + int64(len(pages)*size)
-			}
-			for _, l := range p.Children["invoice_lines"] {
-				l["invoice_id"] = l["invoice_id"].(int64) + int64(len(pages)*size)
-				l["id"] = l["id"].(int64) + int64(len(pages)*size*10)
-			}
-		}
-		if _, err := d.WritePage(ctx, p); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-	// The last part's roll is part of the cost.
-	if err := d.SaveState(ctx, &dest.State{Table: tbl.Name}); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(i*size)/b.Elapsed().Seconds(), "parents/s")
-}
-
-// benchTable is shaped like the real invoices table (as in dest/sqlite's benchmark, so figures compare):
-// about 40 columns of every type, lines of about 15.
-func benchTable() *catalog.Table {
-	t := &catalog.Table{Name: "invoices", Columns: []catalog.Column{{Name: "id", Type: catalog.Int}}}
-	types := []catalog.Type{catalog.String, catalog.Decimal, catalog.Timestamp, catalog.Int, catalog.Bool, catalog.String}
-	for i := 0; i < 38; i++ {
-		t.Columns = append(t.Columns, catalog.Column{Name: fmt.Sprintf("c%02d", i), Type: types[i%len(types)]})
-	}
-	t.Columns = append(t.Columns, catalog.Column{Name: "custom_fields", Type: catalog.JSON})
-	lines := catalog.Child{Name: "invoice_lines", ParentKey: "invoice_id", Key: []string{"id"},
-		Columns: []catalog.Column{{Name: "id", Type: catalog.Int}}}
-	for i := 0; i < 14; i++ {
-		lines.Columns = append(lines.Columns, catalog.Column{Name: fmt.Sprintf("l%02d", i), Type: types[i%len(types)]})
-	}
-	t.Children = []catalog.Child{lines}
-	return t
-}
-
-func benchValue(t catalog.Type, n int64) any {
-	switch t {
-	case catalog.String:
-		return fmt.Sprintf("value %d of a typical length", n)
-	case catalog.Decimal:
-		return fmt.Sprintf("%d.%02d", n*7, n%100)
-	case catalog.Timestamp:
-		return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second)
-	case catalog.Int:
-		return n * 3
-	case catalog.Bool:
-		return n%2 == 0
-	}
-	return `{"cost-center":"R&D","project":"P-42"}`
-}
-
-func benchPage(t *catalog.Table, first int64, size int) *dest.Page {
-	p := &dest.Page{Table: t, Children: map[string][]catalog.Row{}, SyncedAt: t0,
-		State: &dest.State{Table: t.Name, Window: &dest.Window{Partitions: []dest.Partition{{LastID: first + int64(size)}}}}}
-	for id := first; id < first+int64(size); id++ {
-		r := catalog.Row{"id": id, catalog.ColExtra: `{"unknown-field":"x"}`}
-		for _, c := range t.Columns[1:] {
-			r[c.Name] = benchValue(c.Type, id)
-		}
-		p.Rows = append(p.Rows, r)
-		for n := int64(1); n <= 3; n++ {
-			l := catalog.Row{"invoice_id": id, "id": id*10 + n}
-			for _, c := range t.Children[0].Columns[1:] {
-				l[c.Name] = benchValue(c.Type, n)
-			}
-			p.Children["invoice_lines"] = append(p.Children["invoice_lines"], l)
-		}
-	}
-	return p
+	desttest.BenchWritePage(b, d)
 }

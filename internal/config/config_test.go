@@ -201,49 +201,43 @@ func TestSecretFileAndPermissionWarning(t *testing.T) {
 	loose := writeFile(t, dir, "loose", "s3cr3t-value\n", 0o644)
 	tight := writeFile(t, dir, "tight", "other-secret\n", 0o600)
 
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	c, err := Resolve(Options{LookupEnv: envMap(t, EnvClientSecretFile, loose), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, logs := resolveLogged(t, Options{LookupEnv: envMap(t, EnvClientSecretFile, loose)})
 	if c.ClientSecret != "s3cr3t-value" {
 		t.Errorf("secret = %q, want the file's content without the newline", c.ClientSecret)
 	}
-	if !strings.Contains(logs.String(), "chmod 600") || !strings.Contains(logs.String(), loose) {
-		t.Errorf("no chmod 600 warning for a 0644 secret file: %q", logs.String())
+	if !strings.Contains(logs, "chmod 600") || !strings.Contains(logs, loose) {
+		t.Errorf("no chmod 600 warning for a 0644 secret file: %q", logs)
 	}
-	if strings.Contains(logs.String(), "s3cr3t-value") {
-		t.Errorf("the secret reached the log: %q", logs.String())
+	if strings.Contains(logs, "s3cr3t-value") {
+		t.Errorf("the secret reached the log: %q", logs)
 	}
 
-	logs.Reset()
-	if _, err := Resolve(Options{LookupEnv: envMap(t, EnvClientSecretFile, tight), Logger: log}); err != nil {
+	if _, logs := resolveLogged(t, Options{LookupEnv: envMap(t, EnvClientSecretFile, tight)}); strings.Contains(logs, "chmod") {
+		t.Errorf("warning for a 0600 file: %q", logs)
+	}
+}
+
+// resolveLogged resolves opts, which must succeed, and returns what Resolve logged.
+func resolveLogged(t *testing.T, opts Options) (*Connection, string) {
+	t.Helper()
+	var logs bytes.Buffer
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	c, err := Resolve(opts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(logs.String(), "chmod") {
-		t.Errorf("warning for a 0600 file: %q", logs.String())
-	}
+	return c, logs.String()
 }
 
 func TestConfigFileHoldingSecretWarnsWhenLoose(t *testing.T) {
 	dir := t.TempDir()
 	literal := writeFile(t, dir, "lit.yaml", "connections:\n  a:\n    host: a.coupahost.com\n    client_id: i\n    client_secret: literal-secret\n", 0o644)
 	viaEnv := writeFile(t, dir, "env.yaml", "connections:\n  a:\n    host: a.coupahost.com\n    client_id: i\n    client_secret: ${S}\n", 0o644)
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	if _, err := Resolve(Options{ConfigPath: literal, LookupEnv: envMap(t), Logger: log}); err != nil {
-		t.Fatal(err)
+	if _, logs := resolveLogged(t, Options{ConfigPath: literal, LookupEnv: envMap(t)}); !strings.Contains(logs, "chmod 600") {
+		t.Errorf("no warning for a world-readable file holding a secret: %q", logs)
 	}
-	if !strings.Contains(logs.String(), "chmod 600") {
-		t.Errorf("no warning for a world-readable file holding a secret: %q", logs.String())
-	}
-	logs.Reset()
-	if _, err := Resolve(Options{ConfigPath: viaEnv, LookupEnv: envMap(t, "S", "x"), Logger: log}); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(logs.String(), "chmod") {
-		t.Errorf("warning although the file only references ${S}: %q", logs.String())
+	if _, logs := resolveLogged(t, Options{ConfigPath: viaEnv, LookupEnv: envMap(t, "S", "x")}); strings.Contains(logs, "chmod") {
+		t.Errorf("warning although the file only references ${S}: %q", logs)
 	}
 }
 
