@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"iter"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -245,5 +247,29 @@ func TestReportsCarryEveryUserAndFinding(t *testing.T) {
 	}
 	if !strings.Contains(html.String(), `data-metric="inactive_users"><b>1</b>`) {
 		t.Error("html summary lacks the inactive count")
+	}
+}
+
+// The audit log is checked before any change but appears only with its first entry, so a refused run
+// leaves no empty file behind; an unwritable path is refused up front.
+func TestAuditLogAppearsWithItsFirstEntry(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	l, err := OpenAuditLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("audit log exists before any entry (stat err %v)", err)
+	}
+	if err := l.Append(Entry{Actor: "bot"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), `"actor":"bot"`) {
+		t.Fatalf("audit log after Append = %q, %v", b, err)
+	}
+	if _, err := OpenAuditLog(filepath.Join(dir, "missing-dir", "audit.jsonl")); err == nil {
+		t.Error("an audit log in a missing directory was accepted")
 	}
 }

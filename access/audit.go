@@ -23,13 +23,19 @@ type AuditLog struct {
 	now  func() time.Time
 }
 
-// OpenAuditLog prepares the log at path, creating the file (mode 0600) when missing.
+// OpenAuditLog checks that the log at path can be written before anything is changed in Coupa. The file
+// (mode 0600) appears with the first entry: a run refused before its first change leaves no empty log.
 func OpenAuditLog(path string) (*AuditLog, error) {
+	_, statErr := os.Stat(path)
+	existed := statErr == nil
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the audit log: %w; pass --audit-log with a writable path", err)
 	}
 	f.Close()
+	if !existed {
+		os.Remove(path)
+	}
 	return &AuditLog{path: path, now: func() time.Time { return time.Now().UTC() }}, nil
 }
 
@@ -44,7 +50,7 @@ func (l *AuditLog) Append(e Entry) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f, err := os.OpenFile(l.path, os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}

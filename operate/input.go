@@ -236,21 +236,22 @@ func (rd *Reader) csvRows(yield func(Row, error) bool) {
 		if err == io.EOF {
 			return
 		}
-		line, _ := cr.FieldPos(0)
-		row := Row{N: n, Line: line}
+		row := Row{N: n}
 		var pe *csv.ParseError
 		switch {
 		case errors.As(err, &pe) && errors.Is(err, csv.ErrFieldCount):
 			row.Line = pe.StartLine
 			row.Err = fmt.Errorf("line %d has %d fields, the header has %d", pe.StartLine, len(rec), len(header))
 		case errors.As(err, &pe):
+			// No record came back, so FieldPos has nothing to report: the error says where it broke.
 			row.Line = pe.StartLine
 			row.Err = fmt.Errorf("line %d is not valid CSV: %v", pe.StartLine, pe.Err)
 		case err != nil:
 			yield(Row{}, fmt.Errorf("reading input: %w", err))
 			return
 		default:
-			row.Data, row.Err = rd.csvObject(paths, rec, line)
+			row.Line, _ = cr.FieldPos(0)
+			row.Data, row.Err = rd.csvObject(paths, rec, row.Line)
 		}
 		if !yield(row, nil) {
 			return

@@ -106,6 +106,25 @@ func TestCSVRaggedRowAndBadEncodingFailOnlyThatRow(t *testing.T) {
 	}
 }
 
+// An unterminated quote swallows the rest of the file: the rows before it stand, the broken one fails with
+// its line, and nothing panics.
+func TestCSVUnterminatedQuoteFailsThatRow(t *testing.T) {
+	in := "invoice-number,supplier.name\n" +
+		"INV-1,Acme\n" +
+		"\"INV-2,Acme\n" +
+		"INV-3,Zed\n"
+	rows, err := readAll(t, in, CSV, invoiceTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Err != nil || rows[1].Err == nil {
+		t.Fatalf("rows = %+v, want INV-1 fine and row 2 failed", rows)
+	}
+	if got := rows[1].Err.Error(); !strings.Contains(got, "line 3 is not valid CSV") || rows[1].Line != 3 {
+		t.Errorf("row 2: line %d, error %q; want line 3, not valid CSV", rows[1].Line, got)
+	}
+}
+
 func TestCSVHeaderErrorsStopTheRun(t *testing.T) {
 	for in, want := range map[string]string{
 		"name,name\nx,y\n":                `names "name" twice`,
