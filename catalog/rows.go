@@ -184,10 +184,13 @@ func convert(raw any, t Type) (any, error) {
 
 // Blank strings count as null for typed columns: Coupa renders some empty values as "".
 
+// Where a value is already of the column's Go type, raw itself is returned: boxing it again would cost an
+// allocation per value, and a sync converts millions of them.
+
 func toString(raw any) (any, error) {
 	switch v := raw.(type) {
 	case string:
-		return v, nil
+		return raw, nil
 	case json.Number:
 		return string(v), nil
 	case bool:
@@ -243,6 +246,9 @@ func toDecimal(raw any) (any, error) {
 	}
 	if !isDecimal(s) {
 		return nil, fmt.Errorf("want a decimal, got %s", describe(raw))
+	}
+	if _, ok := raw.(string); ok {
+		return raw, nil
 	}
 	return s, nil
 }

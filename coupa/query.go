@@ -221,18 +221,10 @@ func resourcePath(resource string, id int64, action string) (string, error) {
 	return p, nil
 }
 
-// decodeRecords reads a JSON array of objects keeping numbers exact.
+// decodeRecords reads a JSON array of objects keeping numbers exact (see pageDecoder).
 func decodeRecords(body []byte) ([]Record, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var recs []Record
-	if err := dec.Decode(&recs); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("unexpected data after the JSON array")
-	}
-	return recs, nil
+	d := pageDecoder{data: body}
+	return d.records()
 }
 
 // decodeRecord reads one JSON object keeping numbers exact; an empty body (return_object=none) is nil.

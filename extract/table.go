@@ -220,6 +220,7 @@ func (r *tableRun) splitTail(ctx context.Context) error {
 func (r *tableRun) fetchPartitions(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	wr := r.startWriter(ctx)
 	var wg sync.WaitGroup
 	var once sync.Once
 	var first error
@@ -237,31 +238,46 @@ func (r *tableRun) fetchPartitions(ctx context.Context) error {
 				return
 			}
 			defer func() { <-sem }()
-			if err := r.fetchPartition(ctx, i); err != nil {
+			if err := r.fetchPartition(ctx, wr, i); err != nil {
 				once.Do(func() { first = err; cancel(err) })
 			}
 		}()
 	}
 	wg.Wait()
+	wr.stop()
 	if first != nil {
 		return first
 	}
 	return ctx.Err()
 }
 
-// fetchPartition pages partition i by key until a short page.
-func (r *tableRun) fetchPartition(ctx context.Context, i int) error {
+// fetchPartition pages partition i by key until a short page. It fetches page N+1 while the writer commits
+// page N, but never has two pages in flight: a partition's checkpoints reach the destination in order, and
+// it returns only once its last page is committed or refused.
+func (r *tableRun) fetchPartition(ctx context.Context, wr *writer, i int) (err error) {
+	r.mu.Lock()
+	w := r.state.Window
+	p := w.Partitions[i]
+	r.mu.Unlock()
+	var inflight *pending
+	settle := func() error {
+		if inflight == nil {
+			return nil
+		}
+		<-inflight.ready
+		werr := inflight.err
+		inflight = nil
+		return werr
+	}
+	defer func() {
+		if werr := settle(); err == nil || errors.Is(err, errSplit) && werr != nil {
+			err = werr
+		}
+	}()
 	full := 0
-	for {
+	for !p.Done {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
-		}
-		r.mu.Lock()
-		w := r.state.Window
-		p := w.Partitions[i]
-		r.mu.Unlock()
-		if p.Done {
-			return nil
 		}
 		opts := r.pageOptions(w, p)
 		recs, _, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, opts)
@@ -275,16 +291,24 @@ func (r *tableRun) fetchPartition(ctx context.Context, i int) error {
 		if err != nil {
 			return err
 		}
-		if err := r.commit(ctx, i, page, lastID, len(recs) < PageSize); err != nil {
+		if err := settle(); err != nil {
 			return err
 		}
+		inflight = &pending{i: i, page: page, lastID: lastID, done: len(recs) < PageSize, ready: make(chan struct{})}
+		wr.submit(inflight)
+		p.LastID, p.Done = lastID, inflight.done
 		if len(recs) == PageSize {
 			full++
 		}
-		if full == splitAfter && r.canSplit() {
+		if full == splitAfter && !p.Done && r.canSplit() {
+			// splitTail reads the committed progress: the page in flight must land first.
+			if err := settle(); err != nil {
+				return err
+			}
 			return errSplit
 		}
 	}
+	return nil
 }
 
 // canSplit reports whether the window is a single unbounded partition not yet split in this run.
@@ -360,30 +384,122 @@ func (r *tableRun) cursorColumn() string {
 	return ""
 }
 
-// commit writes a page with the state that records it, as one transaction. The destination is called
-// without the run's cancellation: a page already fetched is committed whole rather than abandoned midway.
-func (r *tableRun) commit(ctx context.Context, i int, page *dest.Page, lastID int64, done bool) error {
+// pending is a fetched page on its way to the destination; ready is closed once it is committed (err nil)
+// or refused.
+type pending struct {
+	i      int // partition
+	page   *dest.Page
+	lastID int64
+	done   bool
+	err    error
+	ready  chan struct{}
+}
+
+// maxMerge bounds how many waiting pages one transaction takes.
+const maxMerge = 8
+
+// writer commits the pages of one fetchPartitions call, one transaction at a time. Pages that arrive while
+// a transaction runs are merged into the next one: with several partitions fetching, a slow destination
+// then pays its per-transaction cost (round trips, commit, state row) once for several pages instead of
+// holding every partition up. Each transaction still carries the checkpoint of exactly the pages it holds.
+type writer struct {
+	in   chan *pending
+	done chan struct{}
+}
+
+func (r *tableRun) startWriter(ctx context.Context) *writer {
+	wr := &writer{in: make(chan *pending, r.e.cfg.Concurrency), done: make(chan struct{})}
+	go func() {
+		defer close(wr.done)
+		for pd := range wr.in {
+			batch := []*pending{pd}
+		more:
+			for len(batch) < maxMerge {
+				select {
+				case x, ok := <-wr.in:
+					if !ok {
+						break more
+					}
+					batch = append(batch, x)
+				default:
+					break more
+				}
+			}
+			r.commit(ctx, batch)
+		}
+	}()
+	return wr
+}
+
+// submit never blocks for long: each partition has at most one page in flight, and there are at most
+// Concurrency partitions running.
+func (wr *writer) submit(pd *pending) { wr.in <- pd }
+
+// stop waits for every submitted page to be committed or refused.
+func (wr *writer) stop() {
+	close(wr.in)
+	<-wr.done
+}
+
+// commit writes the pages of batch with the state that records them, as one transaction, and reports the
+// outcome to each. The destination is called without the run's cancellation: a page already fetched is
+// committed whole rather than abandoned midway.
+func (r *tableRun) commit(ctx context.Context, batch []*pending) {
+	err := r.commitLocked(ctx, batch)
+	for _, pd := range batch {
+		pd.err = err
+		close(pd.ready)
+	}
+}
+
+func (r *tableRun) commitLocked(ctx context.Context, batch []*pending) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	page := batch[0].page
+	if len(batch) > 1 {
+		page = mergePages(r.t, batch)
+	}
 	parts := r.state.Window.Partitions
-	prev := parts[i]
-	parts[i].LastID = lastID
-	parts[i].Done = done
+	prev := make([]dest.Partition, len(batch))
+	for k, pd := range batch {
+		prev[k] = parts[pd.i]
+		parts[pd.i].LastID = pd.lastID
+		parts[pd.i].Done = pd.done
+	}
 	page.State = r.snapshot()
 	page.SyncedAt = r.e.cfg.Now().UTC()
 	ws, err := r.e.cfg.Dest.WritePage(context.WithoutCancel(ctx), page)
 	if err != nil {
-		parts[i] = prev
+		for k := len(batch) - 1; k >= 0; k-- {
+			parts[batch[k].i] = prev[k]
+		}
 		return fmt.Errorf("writing a page of %s: %w", r.t.Name, err)
 	}
 	r.sum.New += ws.Inserted
 	r.sum.Updated += ws.Updated
 	r.sum.Children += ws.Children
-	r.sum.Pages++
+	r.sum.Pages += len(batch)
 	r.rows += len(page.Rows)
 	r.e.emit(Event{Kind: PageWritten, Table: r.t.Name, Rows: r.rows, Children: r.sum.Children, Pages: r.sum.Pages,
 		Requests: r.e.cfg.Client.Stats().Requests - r.start.Requests, Done: coverage(r.state.Window)})
 	return nil
+}
+
+// mergePages joins the pages of batch into one. Their partitions are disjoint id ranges, so no parent
+// appears twice.
+func mergePages(t *catalog.Table, batch []*pending) *dest.Page {
+	n := 0
+	for _, pd := range batch {
+		n += len(pd.page.Rows)
+	}
+	out := &dest.Page{Table: t, Rows: make([]catalog.Row, 0, n), Children: map[string][]catalog.Row{}}
+	for _, pd := range batch {
+		out.Rows = append(out.Rows, pd.page.Rows...)
+		for name, rows := range pd.page.Children {
+			out.Children[name] = append(out.Children[name], rows...)
+		}
+	}
+	return out
 }
 
 // snapshot is a deep copy of the state, safe to hand to the destination while partitions move on.

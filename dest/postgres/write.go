@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
@@ -183,8 +184,9 @@ func childRows(plan *tablePlan, rows []catalog.Row, parents map[int64]bool, sync
 			}
 		}
 	}
-	at := map[string]int{}
-	var out [][]any
+	at := make(map[string]int, len(rows))
+	out := make([][]any, 0, len(rows))
+	var kb []byte
 	for n, r := range rows {
 		vals, err := values(plan, r, synced)
 		if err != nil {
@@ -193,24 +195,38 @@ func childRows(plan *tablePlan, rows []catalog.Row, parents map[int64]bool, sync
 		if pid, _ := vals[0].(int64); !parents[pid] {
 			return nil, fmt.Errorf("postgres: %s row %d: %s %v is not a parent in this page", plan.name, n, plan.parentKey, vals[0])
 		}
-		k := ""
+		kb = kb[:0]
 		for _, i := range keyIdx {
 			if vals[i] == nil {
 				return nil, fmt.Errorf("postgres: %s row %d: key column %s is missing", plan.name, n, plan.cols[i].name)
 			}
-			k += fmt.Sprintf("%v\x00", vals[i])
+			kb = appendKey(kb, vals[i])
 		}
 		if len(keyIdx) > 0 {
 			// The same key twice in one statement would make ON CONFLICT fail: the last one wins.
-			if i, dup := at[k]; dup {
+			if i, dup := at[string(kb)]; dup {
 				out[i] = vals
 				continue
 			}
-			at[k] = len(out)
+			at[string(kb)] = len(out)
 		}
 		out = append(out, vals)
 	}
 	return out, nil
+}
+
+// appendKey adds one key value and a separator to b. Keys are nearly always integers, which fmt would
+// format through reflection once per child row.
+func appendKey(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case int64:
+		b = strconv.AppendInt(b, x, 10)
+	case string:
+		b = append(b, x...)
+	default:
+		b = fmt.Appendf(b, "%v", x)
+	}
+	return append(b, 0)
 }
 
 // values encodes r in the plan's column order, refusing a column the plan does not know (nothing may be
