@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"unicode/utf8"
 )
 
@@ -29,7 +30,18 @@ type pageDecoder struct {
 // maxDepth matches encoding/json's nesting limit, so that a hostile answer cannot exhaust the stack.
 const maxDepth = 10000
 
+// truncated reports an answer that stops mid-value: what a cut connection leaves, so worth asking again.
+// It wraps io.ErrUnexpectedEOF, as encoding/json's Decoder does for the same input.
+func (d *pageDecoder) truncated() error {
+	return fmt.Errorf("invalid JSON at offset %d: %w", d.pos, io.ErrUnexpectedEOF)
+}
+
+// syntax reports malformed JSON; running into the end of the data is reported as truncated, whatever was
+// being read, since that is what a body cut short looks like.
 func (d *pageDecoder) syntax(msg string) error {
+	if d.pos >= len(d.data) {
+		return d.truncated()
+	}
 	return fmt.Errorf("invalid JSON at offset %d: %s", d.pos, msg)
 }
 
@@ -48,7 +60,7 @@ func (d *pageDecoder) skipSpace() {
 func (d *pageDecoder) records() ([]Record, error) {
 	d.skipSpace()
 	if d.pos >= len(d.data) {
-		return nil, d.syntax("unexpected end of input")
+		return nil, d.truncated()
 	}
 	var recs []Record
 	switch d.data[d.pos] {
@@ -67,7 +79,7 @@ func (d *pageDecoder) records() ([]Record, error) {
 		for {
 			d.skipSpace()
 			if d.pos >= len(d.data) {
-				return nil, d.syntax("unexpected end of input")
+				return nil, d.truncated()
 			}
 			switch d.data[d.pos] {
 			case '{':
@@ -86,7 +98,7 @@ func (d *pageDecoder) records() ([]Record, error) {
 			}
 			d.skipSpace()
 			if d.pos >= len(d.data) {
-				return nil, d.syntax("unexpected end of input")
+				return nil, d.truncated()
 			}
 			if d.data[d.pos] == ',' {
 				d.pos++
@@ -112,7 +124,7 @@ func (d *pageDecoder) records() ([]Record, error) {
 func (d *pageDecoder) value(key string) (any, error) {
 	d.skipSpace()
 	if d.pos >= len(d.data) {
-		return nil, d.syntax("unexpected end of input")
+		return nil, d.truncated()
 	}
 	switch c := d.data[d.pos]; {
 	case c == '{':
@@ -187,7 +199,7 @@ func (d *pageDecoder) object(key string) (map[string]any, error) {
 		m[k] = v
 		d.skipSpace()
 		if d.pos >= len(d.data) {
-			return nil, d.syntax("unexpected end of input")
+			return nil, d.truncated()
 		}
 		switch d.data[d.pos] {
 		case ',':
@@ -222,7 +234,7 @@ func (d *pageDecoder) array(key string) ([]any, error) {
 		a = append(a, v)
 		d.skipSpace()
 		if d.pos >= len(d.data) {
-			return nil, d.syntax("unexpected end of input")
+			return nil, d.truncated()
 		}
 		switch d.data[d.pos] {
 		case ',':

@@ -44,6 +44,33 @@ func (cl *call) pathAndQuery() string {
 	return cl.path + "?" + cl.query.Encode()
 }
 
+// maxBriefQuery bounds the query an error message quotes: enough to recognise the filters, short enough
+// that the message stays one readable line.
+const maxBriefQuery = 120
+
+// brief is the request as an error message names it: the path and its filters, without the fields
+// projection (often a kilobyte of percent-encoded JSON) and cut to maxBriefQuery. Debug logs keep the
+// whole query.
+func (cl *call) brief() string {
+	if len(cl.query) == 0 {
+		return cl.path
+	}
+	q := make(url.Values, len(cl.query))
+	for k, v := range cl.query {
+		if k != "fields" {
+			q[k] = v
+		}
+	}
+	enc := q.Encode()
+	if len(enc) > maxBriefQuery {
+		enc = enc[:maxBriefQuery] + "..."
+	}
+	if enc == "" {
+		return cl.path
+	}
+	return cl.path + "?" + enc
+}
+
 var errBodyTooLarge = errors.New("response body too large")
 
 // do sends cl through the rate limiter, authenticates it, retries what may be retried and returns the
@@ -52,7 +79,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 	retries := 0
 	attempts := 0
 	reauthed := false
-	where := func() string { return c.redact(cl.pathAndQuery()) }
+	where := func() string { return c.redact(cl.brief()) }
 	for {
 		if until := c.pauseUntil.Load(); until > 0 {
 			if d := time.Until(time.Unix(0, until)); d > 0 {
@@ -96,7 +123,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 			}
 			retries++
 			c.stats.retries.Add(1)
-			c.logger.Debug("coupa: retrying request", "method", cl.method, "path", where(),
+			c.logger.Debug("coupa: retrying request", "method", cl.method, "path", c.redact(cl.pathAndQuery()),
 				"reason", reason, "retry", retries, "wait", wait)
 			if err := sleepCtx(ctx, wait); err != nil {
 				return false, fmt.Errorf("coupa: %s %s: %w", cl.method, where(), ctx.Err())
@@ -159,8 +186,10 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 				return out, &APIError{StatusCode: code, Method: cl.method, Path: where(), ContentType: mt,
 					Message: nonJSONMessage(mt, []byte(c.redact(string(body))))}
 			}
-			if cl.method == http.MethodGet {
-				again, werr := retry(0, "invalid JSON body")
+			if cl.method == http.MethodGet && errors.Is(derr, io.ErrUnexpectedEOF) {
+				// Only an answer cut short is worth asking for again; complete JSON of the wrong shape
+				// would come back the same.
+				again, werr := retry(0, "truncated JSON body")
 				if werr != nil {
 					return out, werr
 				}
@@ -169,7 +198,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 				}
 			}
 			return out, &APIError{StatusCode: code, Method: cl.method, Path: where(), ContentType: mt,
-				Message: c.redact(fmt.Sprintf("the answer is not valid JSON (truncated or corrupted; attempts: %d): %s; try again, or check any proxy between you and Coupa", attempts, oneLine(derr.Error())))}
+				Message: c.redact(jsonProblem(derr, attempts))}
 		}
 
 		apiErr := checkResponse(resp, body, cl.method, where(), c.redact)
@@ -484,4 +513,12 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("coupa: CA bundle %s holds no PEM certificate; give a file with -----BEGIN CERTIFICATE----- blocks", path)
 	}
 	return pool, nil
+}
+
+// jsonProblem describes a 2xx answer that could not be decoded, telling a cut answer from a wrong one.
+func jsonProblem(err error, attempts int) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Sprintf("the answer is not valid JSON (cut short; attempts: %d): %s; try again, or check any proxy between you and Coupa", attempts, oneLine(err.Error()))
+	}
+	return fmt.Sprintf("the answer is not valid JSON of the expected shape: %s; check that the host is a Coupa instance", oneLine(err.Error()))
 }

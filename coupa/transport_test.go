@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -234,6 +235,23 @@ func TestInvalidJSONBodyRetriedThenTypedError(t *testing.T) {
 		}
 		if f.apiHits.Load() != 3 {
 			t.Errorf("attempts = %d, want 3", f.apiHits.Load())
+		}
+	})
+	t.Run("complete but not a list is not retried", func(t *testing.T) {
+		f := newFakeCoupa(t, 0)
+		f.apiHook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"id":1,"total":"1.00"}`))
+			return true
+		}
+		c := testClient(t, f.srv.URL, func(cfg *Config) { cfg.MaxRetries = 5 })
+		_, _, err := c.ListPage(context.Background(), "invoices", nil)
+		var ae *APIError
+		if !errors.As(err, &ae) || !strings.Contains(ae.Message, "expected shape") {
+			t.Fatalf("err = %v, want *APIError about the shape", err)
+		}
+		if f.apiHits.Load() != 1 {
+			t.Errorf("attempts = %d, want 1: a complete answer comes back the same", f.apiHits.Load())
 		}
 	})
 	t.Run("truncated once", func(t *testing.T) {
@@ -582,5 +600,32 @@ func Test429PausesEveryGoroutineOfTheClient(t *testing.T) {
 	defer mu.Unlock()
 	if len(others) != 1 || others[0].Sub(limited) < time.Second {
 		t.Errorf("other goroutine's request reached the server %v after the 429, want >= 1s", others[0].Sub(limited))
+	}
+}
+
+// An error names the request by its path and filters, not by the kilobyte-long fields projection, so that
+// it stays a readable line.
+func TestErrorNamesRequestBriefly(t *testing.T) {
+	f := newFakeCoupa(t, 0)
+	f.apiHook = func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		w.WriteHeader(http.StatusNotFound)
+		return true
+	}
+	c := testClient(t, f.srv.URL, nil)
+	var fields []any
+	for i := 0; i < 100; i++ {
+		fields = append(fields, fmt.Sprintf("custom-field-%d", i))
+	}
+	_, _, err := c.ListPage(context.Background(), "invoices", &ListOptions{Fields: fields,
+		Filters: []Filter{{Field: "status", Value: "approved"}}})
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v, want *APIError", err)
+	}
+	if strings.Contains(ae.Path, "custom-field") || !strings.Contains(ae.Path, "status=approved") {
+		t.Errorf("Path = %q: want the filters without the fields projection", ae.Path)
+	}
+	if n := len(err.Error()); n > 300 {
+		t.Errorf("error is %d characters: %s", n, err)
 	}
 }
