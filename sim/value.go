@@ -82,13 +82,36 @@ func dash(s string) string {
 
 // lookup finds a field by name in either spelling.
 func (o obj) lookup(name string) (int, bool) {
-	n := norm(name)
 	for i := range o {
-		if o[i].k == name || norm(o[i].k) == n {
+		if o[i].k == name || sameName(o[i].k, name) {
 			return i, true
 		}
 	}
 	return -1, false
+}
+
+// sameName is norm(a) == norm(b) without allocating: projections look up every field of every record,
+// and building normalised copies of the keys was a large share of a list request's cost.
+func sameName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if normByte(a[i]) != normByte(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func normByte(c byte) byte {
+	switch {
+	case c == '-':
+		return '_'
+	case c >= 'A' && c <= 'Z':
+		return c + ('a' - 'A')
+	}
+	return c
 }
 
 type encoder struct {

@@ -83,3 +83,16 @@ func TestParseTime(t *testing.T) {
 		t.Errorf("nonsense accepted")
 	}
 }
+
+// sameName must agree with comparing norm()ed names, which is what the query and projection rules say.
+func TestSameNameAgreesWithNorm(t *testing.T) {
+	names := []string{"invoice-number", "invoice_number", "Invoice-Number", "INVOICE_NUMBER", "invoice-numbers",
+		"total", "Total", "tota1", "category_planner_user", "category-planner-user", "a-b", "a_b", "ab", ""}
+	for _, a := range names {
+		for _, b := range names {
+			if got, want := sameName(a, b), norm(a) == norm(b); got != want {
+				t.Errorf("sameName(%q, %q) = %v, norm says %v", a, b, got, want)
+			}
+		}
+	}
+}
