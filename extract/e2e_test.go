@@ -18,6 +18,7 @@ import (
 	"github.com/coupa-connector/coupa-connector/extract/extracttest"
 	"github.com/coupa-connector/coupa-connector/internal/pgtest"
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // warehouse is a destination the tests can read back.
@@ -170,7 +171,7 @@ func fullIncrementalDeletes(t *testing.T, e *env) {
 	inv, _ := catalog.Lookup("invoices")
 	late := st.Cursor.Add(-inv.Lookback / 2).Format(time.RFC3339)
 	mutate(sim.Mutation{Resource: "invoices", ID: 5, Set: map[string]any{"status": "disputed"}, SetUpdatedAt: late})
-	waitPastChanges(t, e, "invoices", "purchase_orders", "suppliers", "users")
+	simtest.WaitPastChanges(t, e.sim, "invoices", "purchase_orders", "suppliers", "users")
 
 	before := e.client.Stats().Requests
 	sum = e.sync(t, tables, nil)
@@ -266,30 +267,4 @@ func TestE2EMissingScopeSkipsTable(t *testing.T) {
 	}
 	sup, _ := catalog.Lookup("suppliers")
 	e.assertTruth(t, []*catalog.Table{sup})
-}
-
-// waitPastChanges sleeps until Coupa's clock (the Date header, one-second resolution) is past every
-// updated-at of resources: a window ends before its upper bound, so changes stamped in the current
-// second (or, in the simulator, a second ahead) belong to the next run.
-func waitPastChanges(t *testing.T, e *env, resources ...string) {
-	t.Helper()
-	var latest time.Time
-	for _, r := range resources {
-		recs, err := extracttest.Snapshot(context.Background(), e.ts.URL, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			s, _ := rec["updated-at"].(string)
-			if u, err := time.Parse(time.RFC3339, s); err == nil && u.After(latest) {
-				latest = u
-			}
-		}
-	}
-	if d := time.Until(latest.Add(time.Second)); d > 0 {
-		if d > 30*time.Second {
-			t.Fatalf("the simulator stamps updates %v ahead of its clock", d)
-		}
-		time.Sleep(d + 50*time.Millisecond)
-	}
 }

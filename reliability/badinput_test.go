@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // badCase is one wrong input: the command line and files, the exit code and the words the one-line error
@@ -35,7 +36,7 @@ func TestBadInputTable(t *testing.T) {
 	t.Parallel()
 	s, ts := startSim(t, sim.Options{Seed: 61, Scale: 30})
 	seed := t.TempDir()
-	env := simEnv(s, ts)
+	env := simtest.Env(s, ts)
 	if r := runCoupa(t, seed, env, "sync", "--dest", "sqlite:w.db", "--tables", "suppliers,invoices", "--rate", "1000", "-q"); r.code != 0 {
 		t.Fatalf("seeding the warehouse: exit %d\n%s", r.code, r.stderr)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // churnResources are the resources the simulator's churn changes.
@@ -25,7 +26,7 @@ func TestMovingTarget(t *testing.T) {
 			if backend == "postgres" {
 				destArg = pgDest(t)
 			}
-			env := simEnv(s, ts)
+			env := simtest.Env(s, ts)
 			base := []string{"sync", "--dest", destArg, "--rate", "150", "--burst", "10", "-q"}
 			for _, args := range [][]string{base, append(base, "--reconcile-deletes")} {
 				if r := runCoupa(t, dir, env, args...); r.code != 0 {
@@ -37,7 +38,7 @@ func TestMovingTarget(t *testing.T) {
 			if churn["create"] == 0 || churn["update"] == 0 || churn["delete"] == 0 {
 				t.Fatalf("churn %v: the data did not move in every way during the syncs", churn)
 			}
-			waitPastChanges(t, s, churnResources...)
+			simtest.WaitPastChanges(t, s, churnResources...)
 			if r := runCoupa(t, dir, env, append(base, "--reconcile-deletes")...); r.code != 0 {
 				t.Fatalf("final incremental run: exit %d\n%s", r.code, r.stderr)
 			}

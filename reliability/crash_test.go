@@ -18,6 +18,7 @@ import (
 
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // TestCrashMatrix kills `coupa sync` with SIGKILL at seeded random instants, into SQLite and into
@@ -45,7 +46,7 @@ func crashMatrix(t *testing.T, backend string, wantKills int, seed uint64) {
 	if backend == "postgres" {
 		destArg = pgDest(t)
 	}
-	env := simEnv(s, ts)
+	env := simtest.Env(s, ts)
 	base := []string{"sync", "--dest", destArg, "--rate", "150", "--burst", "10", "-q"}
 
 	// One uninterrupted run measures how long a full sync takes here, so that the kills spread over all of it.
@@ -82,7 +83,7 @@ func crashMatrix(t *testing.T, backend string, wantKills int, seed uint64) {
 
 	// The resume finishes the interrupted window; an incremental run with reconciliation then takes what
 	// changed after that window's frozen upper bound.
-	waitPastChanges(t, s, "invoices", "suppliers", "requisitions")
+	simtest.WaitPastChanges(t, s, "invoices", "suppliers", "requisitions")
 	if r := runCoupa(t, dir, env, append(base, "--full-refresh")...); r.code != 0 {
 		t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
 	}
@@ -123,7 +124,7 @@ func TestCrashDuringSchemaCreation(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			s, ts := startSim(t, sim.Options{Seed: 31, Scale: 40})
-			env := simEnv(s, ts)
+			env := simtest.Env(s, ts)
 			rng := rand.New(rand.NewPCG(31, 13))
 			var landed []int
 			beforeCommit := 0
@@ -253,7 +254,7 @@ func countTables(t *testing.T, dir, pgURL string) int {
 func TestCrashDuringBulkCreate(t *testing.T) {
 	t.Parallel()
 	s, ts := startSim(t, sim.Options{Seed: 41, Scale: 40, Latency: 30 * time.Millisecond})
-	env := simEnv(s, ts)
+	env := simtest.Env(s, ts)
 	dir := t.TempDir()
 	before := s.Count("suppliers")
 	const n = 45

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // faultTables keep each fault case short while covering parents with children, and plain tables.
@@ -95,7 +96,7 @@ func TestFaultMatrix(t *testing.T) {
 			}
 			args := append([]string{"sync", "--dest", destArg, "--tables", strings.Join(faultTables, ","),
 				"--rate", "1000", "--burst", "50", "-q", "-o", "json"}, tc.flags...)
-			r := runCoupa(t, dir, simEnv(s, ts), args...)
+			r := runCoupa(t, dir, simtest.Env(s, ts), args...)
 			if r.code != 0 {
 				t.Fatalf("sync under %s: exit %d\n%s", tc.name, r.code, r.stderr)
 			}
@@ -126,7 +127,7 @@ func TestRetryBudgetExhausted(t *testing.T) {
 	t.Parallel()
 	s, ts := startSim(t, sim.Options{Seed: 77, Scale: 400, Latency: 5 * time.Millisecond})
 	dir := t.TempDir()
-	env := simEnv(s, ts)
+	env := simtest.Env(s, ts)
 	args := []string{"sync", "--dest", "sqlite:w.db", "--tables", "invoices", "--rate", "40", "--burst", "5",
 		"--concurrency", "2", "-q"}
 	cmd := exec.Command(coupaBin, args...)

@@ -25,6 +25,7 @@ import (
 	"github.com/coupa-connector/coupa-connector/extract/extracttest"
 	"github.com/coupa-connector/coupa-connector/internal/pgtest"
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // coupaBin is the real binary, built once (without -race: the product under test runs as users run it).
@@ -137,28 +138,14 @@ func killAfter(t *testing.T, dir string, env []string, d time.Duration, args ...
 	}
 }
 
-// startSim serves a simulator over real HTTP on loopback for the duration of the test.
+// startSim serves a simulator without its rate limit unless the test sets one: the suite measures
+// correctness, and throttling is a fault case of its own.
 func startSim(t *testing.T, opts sim.Options) (*sim.Server, *httptest.Server) {
 	t.Helper()
 	if opts.Rate == 0 {
 		opts.Rate = -1
 	}
-	s, err := sim.New(opts)
-	if err != nil {
-		t.Fatalf("sim.New: %v", err)
-	}
-	ts := httptest.NewServer(s)
-	t.Cleanup(func() {
-		ts.Close()
-		s.Close()
-	})
-	return s, ts
-}
-
-// simEnv points the binary at a simulator with its default client.
-func simEnv(s *sim.Server, ts *httptest.Server) []string {
-	c := s.DefaultClient()
-	return []string{"COUPA_HOST=" + ts.URL, "COUPA_CLIENT_ID=" + c.ID, "COUPA_CLIENT_SECRET=" + c.Secret}
+	return simtest.Start(t, opts)
 }
 
 // tablesOf looks catalog tables up by name.
@@ -303,32 +290,6 @@ func assertCleanError(t *testing.T, name string, r result, wantCode int, wants .
 			t.Errorf("%s: stderr shows Go internals (%q):\n%.600s", name, bad, r.stderr)
 			break
 		}
-	}
-}
-
-// waitPastChanges sleeps until the simulator's clock has passed every updated-at of resources. The
-// simulator gives each change a distinct second, so a burst of changes is stamped ahead of its clock;
-// a window ends before its frozen upper bound, and changes stamped later belong to a later run.
-func waitPastChanges(t *testing.T, s *sim.Server, resources ...string) {
-	t.Helper()
-	var latest time.Time
-	for _, r := range resources {
-		recs, err := s.Snapshot(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			v, _ := rec["updated-at"].(string)
-			if u, err := time.Parse(time.RFC3339, v); err == nil && u.After(latest) {
-				latest = u
-			}
-		}
-	}
-	if d := time.Until(latest.Add(time.Second)); d > 0 {
-		if d > time.Minute {
-			t.Fatalf("the simulator stamps changes %v ahead of its clock", d)
-		}
-		time.Sleep(d + 50*time.Millisecond)
 	}
 }
 

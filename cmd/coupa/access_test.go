@@ -19,6 +19,7 @@ import (
 
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 func simPuts(s *sim.Server) int64 {
@@ -86,12 +87,12 @@ func wellFormed(doc string) error {
 }
 
 func TestAccessReviewReports(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 21, Scale: 600})
+	s, ts := simtest.Start(t, sim.Options{Seed: 21, Scale: 600})
 	if _, err := s.Mutate(sim.Mutation{Resource: "users", ID: 3, Set: map[string]any{"active": false, "expense-user": true}}); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	env := simEnv(s, ts)
+	env := simtest.Env(s, ts)
 	users, _ := s.Snapshot("users")
 	inactive, licensedInactive := 0, 0
 	for _, u := range users {
@@ -158,9 +159,9 @@ func TestAccessReviewReports(t *testing.T) {
 }
 
 func TestAccessGrantRevokeCLI(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 23, Scale: 300})
+	s, ts := simtest.Start(t, sim.Options{Seed: 23, Scale: 300})
 	dir := t.TempDir()
-	env := simEnv(s, ts)
+	env := simtest.Env(s, ts)
 	u := simUser(t, s, 4)
 	login := u["login"].(string)
 	roles, _ := s.Snapshot("roles")
@@ -255,12 +256,12 @@ func TestAccessGrantRevokeCLI(t *testing.T) {
 }
 
 func TestAccessMissingWriteScopeWritesNothing(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 25, Scale: 300, Clients: []sim.Client{{ID: "reader", Secret: "reader-secret-value",
+	s, ts := simtest.Start(t, sim.Options{Seed: 25, Scale: 300, Clients: []sim.Client{{ID: "reader", Secret: "reader-secret-value",
 		Scopes: []string{"core.user.read", "core.user_group.read", "core.common.read"}}}})
 	dir := t.TempDir()
 	u := simUser(t, s, 2)
 	n := simPuts(s)
-	r := runCoupa(t, dir, simEnv(s, ts), "access", "disable", "--user", u["login"].(string))
+	r := runCoupa(t, dir, simtest.Env(s, ts), "access", "disable", "--user", u["login"].(string))
 	if r.code == 0 || !strings.Contains(r.stderr, "core.user.write") {
 		t.Fatalf("want an error naming core.user.write, got %d %q", r.code, r.stderr)
 	}
@@ -273,9 +274,9 @@ func TestAccessMissingWriteScopeWritesNothing(t *testing.T) {
 }
 
 func TestAccessPlanApplyCLI(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 27, Scale: 300})
+	s, ts := simtest.Start(t, sim.Options{Seed: 27, Scale: 300})
 	dir := t.TempDir()
-	env := simEnv(s, ts)
+	env := simtest.Env(s, ts)
 	u2, u3 := simUser(t, s, 2), simUser(t, s, 3)
 	groups, _ := s.Snapshot("user_groups")
 	g := groups[0]
@@ -334,9 +335,9 @@ func TestAccessPlanApplyCLI(t *testing.T) {
 }
 
 func TestAccessSyncIntoWarehouse(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 29, Scale: 700})
+	s, ts := simtest.Start(t, sim.Options{Seed: 29, Scale: 700})
 	dir := t.TempDir()
-	r := runCoupa(t, dir, simEnv(s, ts), "access", "sync", "--dest", "sqlite:id.db", "-q")
+	r := runCoupa(t, dir, simtest.Env(s, ts), "access", "sync", "--dest", "sqlite:id.db", "-q")
 	if r.code != 0 {
 		t.Fatalf("access sync: %d %s", r.code, r.stderr)
 	}
@@ -374,9 +375,9 @@ func TestAccessSyncIntoWarehouse(t *testing.T) {
 }
 
 func TestAccessCreateUser(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 31, Scale: 300})
+	s, ts := simtest.Start(t, sim.Options{Seed: 31, Scale: 300})
 	dir := t.TempDir()
-	env := simEnv(s, ts)
+	env := simtest.Env(s, ts)
 	before := s.Count("users")
 	os.WriteFile(filepath.Join(dir, "u.json"), []byte(`{"login":"new.hire","email":"new.hire@example.com","active":true,"firstname":"New","lastname":"Hire","purchasing_user":true}`), 0o600)
 	os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"login":"x.y"}`), 0o600)

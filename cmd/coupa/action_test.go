@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // first returns the first record of resource whose field has the given value.
@@ -26,8 +27,8 @@ func byID(t *testing.T, s *sim.Server, resource, id string) map[string]any {
 }
 
 func TestActions(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 21})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Seed: 21})
+	env := simtest.Env(s, ts)
 	dir := t.TempDir()
 
 	inv := at(first(t, s, "invoices", "status", "approved"), "id")

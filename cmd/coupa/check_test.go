@@ -17,6 +17,7 @@ import (
 
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // fakeCoupa is a minimal Coupa for check's own logic: a token endpoint that checks the secret and grants
@@ -253,8 +254,8 @@ func TestCheckConfigErrors(t *testing.T) {
 // scopes and errors, although they are independent readings of the API.
 
 func TestCheckSimAllOK(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Scale: 20})
-	r := runCoupa(t, t.TempDir(), simEnv(s, ts), "check")
+	s, ts := simtest.Start(t, sim.Options{Scale: 20})
+	r := runCoupa(t, t.TempDir(), simtest.Env(s, ts), "check")
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
 	}
@@ -272,7 +273,7 @@ func TestCheckSimAllOK(t *testing.T) {
 func TestCheckSimMissingScope(t *testing.T) {
 	limited := sim.Client{ID: "limited-client", Secret: "limited-secret-0123456789",
 		Scopes: []string{"core.invoice.read", "core.common.read"}}
-	_, ts := startSim(t, sim.Options{Scale: 20, Clients: []sim.Client{limited}})
+	_, ts := simtest.Start(t, sim.Options{Scale: 20, Clients: []sim.Client{limited}})
 	env := []string{"COUPA_HOST=" + ts.URL, "COUPA_CLIENT_ID=" + limited.ID, "COUPA_CLIENT_SECRET=" + limited.Secret}
 	r := runCoupa(t, t.TempDir(), env, "check")
 	if r.code != 2 {
@@ -298,8 +299,8 @@ func TestCheckSimMissingScope(t *testing.T) {
 }
 
 func TestCheckSimBadSecret(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Scale: 20})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Scale: 20})
+	env := simtest.Env(s, ts)
 	const wrong = "definitely-not-the-secret-987"
 	env[2] = "COUPA_CLIENT_SECRET=" + wrong
 	r := runCoupa(t, t.TempDir(), env, "check")

@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 func TestGet(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 5})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Seed: 5})
+	env := simtest.Env(s, ts)
 	sup := snapshot(t, s, "suppliers")[2]
 	res := runCoupa(t, t.TempDir(), env, "get", "suppliers", at(sup, "id"))
 	var got map[string]any
@@ -27,9 +28,9 @@ func TestGet(t *testing.T) {
 }
 
 func TestGetFieldsAsCSV(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 6})
+	s, ts := simtest.Start(t, sim.Options{Seed: 6})
 	sup := snapshot(t, s, "suppliers")[0]
-	res := runCoupa(t, t.TempDir(), simEnv(s, ts), "get", "suppliers", at(sup, "id"), "--fields", "id,name,primary_contact.email", "-o", "csv")
+	res := runCoupa(t, t.TempDir(), simtest.Env(s, ts), "get", "suppliers", at(sup, "id"), "--fields", "id,name,primary_contact.email", "-o", "csv")
 	want := "id,name,primary-contact.email\n" + at(sup, "id") + "," + at(sup, "name") + "," + at(sup, "primary-contact.email") + "\n"
 	if res.code != 0 || res.stdout != want {
 		t.Errorf("exit %d, stdout %q, want %q (%s)", res.code, res.stdout, want, res.stderr)

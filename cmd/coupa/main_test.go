@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-
-	"github.com/coupa-connector/coupa-connector/sim"
 )
 
 // coupaBin is the real binary, built once for the end-to-end tests of this package.
@@ -62,25 +59,4 @@ func runCoupa(t *testing.T, dir string, env []string, args ...string) result {
 		t.Fatalf("running coupa %v: %v", args, err)
 	}
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
-}
-
-// startSim serves a simulator over real HTTP on loopback for the duration of the test.
-func startSim(t *testing.T, opts sim.Options) (*sim.Server, *httptest.Server) {
-	t.Helper()
-	s, err := sim.New(opts)
-	if err != nil {
-		t.Fatalf("sim.New: %v", err)
-	}
-	ts := httptest.NewServer(s)
-	t.Cleanup(func() {
-		ts.Close()
-		s.Close()
-	})
-	return s, ts
-}
-
-// simEnv is the environment that points the binary at a simulator with its default client.
-func simEnv(s *sim.Server, ts *httptest.Server) []string {
-	c := s.DefaultClient()
-	return []string{"COUPA_HOST=" + ts.URL, "COUPA_CLIENT_ID=" + c.ID, "COUPA_CLIENT_SECRET=" + c.Secret}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // apiRequests counts what the simulator served outside its admin API: every request the binary sent.
@@ -99,8 +100,8 @@ func jsonlIDs(t *testing.T, out string) []string {
 }
 
 func TestQueryEveryOperatorReturnsTheRightRows(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 7})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Seed: 7})
+	env := simtest.Env(s, ts)
 	snap := snapshot(t, s, "invoices")
 	pivot := snap[len(snap)/2]
 	total := at(pivot, "total-with-taxes")
@@ -161,8 +162,8 @@ func TestQueryEveryOperatorReturnsTheRightRows(t *testing.T) {
 }
 
 func TestQueryOutputFormatsAndLimit(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 3})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Seed: 3})
+	env := simtest.Env(s, ts)
 	snap := snapshot(t, s, "invoices")
 	sort.Slice(snap, func(i, j int) bool { return num(t, at(snap[i], "id")) < num(t, at(snap[j], "id")) })
 
@@ -206,8 +207,8 @@ func TestQueryOutputFormatsAndLimit(t *testing.T) {
 }
 
 func TestQueryBadInputSendsNothing(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 3})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Seed: 3})
+	env := simtest.Env(s, ts)
 	cases := []struct {
 		args []string
 		msg  string
@@ -232,10 +233,10 @@ func TestQueryBadInputSendsNothing(t *testing.T) {
 }
 
 func TestQueryRawParamPassthrough(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 5})
+	s, ts := simtest.Start(t, sim.Options{Seed: 5})
 	snap := snapshot(t, s, "invoices")
 	want := idsWhere(snap, func(r map[string]any) bool { return at(r, "status") == "voided" })
-	res := runCoupa(t, t.TempDir(), simEnv(s, ts), "query", "invoices", "--param", "status[in]=voided", "--all", "-o", "jsonl")
+	res := runCoupa(t, t.TempDir(), simtest.Env(s, ts), "query", "invoices", "--param", "status[in]=voided", "--all", "-o", "jsonl")
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
@@ -245,12 +246,12 @@ func TestQueryRawParamPassthrough(t *testing.T) {
 }
 
 func TestQueryOrderByDesc(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 8})
+	s, ts := simtest.Start(t, sim.Options{Seed: 8})
 	snap := snapshot(t, s, "invoices")
 	sort.SliceStable(snap, func(i, j int) bool {
 		return num(t, at(snap[i], "total-with-taxes")) > num(t, at(snap[j], "total-with-taxes"))
 	})
-	res := runCoupa(t, t.TempDir(), simEnv(s, ts), "query", "invoices", "--order-by", "total-with-taxes", "--desc", "--limit", "60", "-o", "jsonl")
+	res := runCoupa(t, t.TempDir(), simtest.Env(s, ts), "query", "invoices", "--order-by", "total-with-taxes", "--desc", "--limit", "60", "-o", "jsonl")
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
@@ -271,8 +272,8 @@ func TestQueryOrderByDesc(t *testing.T) {
 }
 
 func TestQueryLimitStopsPagingEarly(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 9})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Seed: 9})
+	env := simtest.Env(s, ts)
 	pages := func() int64 {
 		var n int64
 		for _, c := range s.Stats().Requests["invoices"] {

@@ -18,6 +18,7 @@ import (
 	"github.com/coupa-connector/coupa-connector/dest/sqlite"
 	"github.com/coupa-connector/coupa-connector/extract/extracttest"
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // assertWarehouseIsTruth opens the SQLite warehouse at path and compares every table with the simulator.
@@ -45,9 +46,9 @@ func assertWarehouseIsTruth(t *testing.T, simURL, path string, tables []*catalog
 }
 
 func TestSyncCommandMatchesSimulator(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 5, Scale: 150, Rate: -1})
+	s, ts := simtest.Start(t, sim.Options{Seed: 5, Scale: 150, Rate: -1})
 	dir := t.TempDir()
-	res := runCoupa(t, dir, simEnv(s, ts), "sync", "--dest", "sqlite:w.db", "--rate", "1000", "--burst", "100", "-o", "json")
+	res := runCoupa(t, dir, simtest.Env(s, ts), "sync", "--dest", "sqlite:w.db", "--rate", "1000", "--burst", "100", "-o", "json")
 	if res.code != 0 {
 		t.Fatalf("sync exit %d\nstderr: %s", res.code, res.stderr)
 	}
@@ -69,7 +70,7 @@ func TestSyncCommandMatchesSimulator(t *testing.T) {
 	assertWarehouseIsTruth(t, ts.URL, filepath.Join(dir, "w.db"), catalog.All())
 
 	// The table summary names every table with its counts, and state show reports cursors.
-	res = runCoupa(t, dir, simEnv(s, ts), "sync", "--dest", "w.db", "--tables", "invoices,suppliers", "--rate", "1000")
+	res = runCoupa(t, dir, simtest.Env(s, ts), "sync", "--dest", "w.db", "--tables", "invoices,suppliers", "--rate", "1000")
 	if res.code != 0 || !strings.Contains(res.stdout, "invoices") || !strings.Contains(res.stdout, "REQUESTS") {
 		t.Fatalf("second sync exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -98,10 +99,10 @@ func TestSyncCommandMatchesSimulator(t *testing.T) {
 // Kill -9 the sync at seeded random moments, resume each time; the warehouse must end equal to the
 // simulator with no duplicate and no missing row.
 func TestSyncSurvivesSIGKILL(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 9, Scale: 250, Rate: -1, Latency: 3 * time.Millisecond})
+	s, ts := simtest.Start(t, sim.Options{Seed: 9, Scale: 250, Rate: -1, Latency: 3 * time.Millisecond})
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(42, 4242))
-	env := simEnv(s, ts)
+	env := simtest.Env(s, ts)
 	args := []string{"sync", "--dest", "sqlite:w.db", "--rate", "150", "--burst", "10", "-q", "--full-refresh"}
 	midRun, openWindows := 0, 0
 	for attempt := 0; (midRun < 12 || openWindows < 6) && attempt < 40; attempt++ {
@@ -143,7 +144,7 @@ func TestSyncSurvivesSIGKILL(t *testing.T) {
 	// Finish the interrupted window, then one incremental run takes what changed since its frozen bound.
 	time.Sleep(1100 * time.Millisecond)
 	for _, a := range [][]string{args, {"sync", "--dest", "sqlite:w.db", "--rate", "1000", "-q"}} {
-		res := runCoupa(t, dir, simEnv(s, ts), a...)
+		res := runCoupa(t, dir, simtest.Env(s, ts), a...)
 		if res.code != 0 {
 			t.Fatalf("%v: exit %d %s", a, res.code, res.stderr)
 		}
@@ -153,9 +154,9 @@ func TestSyncSurvivesSIGKILL(t *testing.T) {
 
 func TestSyncInterruptedBySIGINT(t *testing.T) {
 	// 3000 invoices at 30 requests/s: about 25 probes then 60 pages, so the signal lands inside the window.
-	s, ts := startSim(t, sim.Options{Seed: 2, Scale: 3000, Rate: -1, Latency: 10 * time.Millisecond})
+	s, ts := simtest.Start(t, sim.Options{Seed: 2, Scale: 3000, Rate: -1, Latency: 10 * time.Millisecond})
 	dir := t.TempDir()
-	cmd := coupaCommand(dir, simEnv(s, ts), "sync", "--dest", "sqlite:w.db", "--tables", "invoices", "--rate", "30", "--burst", "5")
+	cmd := coupaCommand(dir, simtest.Env(s, ts), "sync", "--dest", "sqlite:w.db", "--tables", "invoices", "--rate", "30", "--burst", "5")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -184,7 +185,7 @@ func TestSyncInterruptedBySIGINT(t *testing.T) {
 	if res.code != 0 || !strings.Contains(res.stdout, "beginning ..") {
 		t.Fatalf("state show after the interrupt: exit %d, want an open window\n%s%s", res.code, res.stdout, res.stderr)
 	}
-	res = runCoupa(t, dir, simEnv(s, ts), "sync", "--dest", "sqlite:w.db", "--tables", "invoices", "--rate", "1000", "-o", "json")
+	res = runCoupa(t, dir, simtest.Env(s, ts), "sync", "--dest", "sqlite:w.db", "--tables", "invoices", "--rate", "1000", "-o", "json")
 	if res.code != 0 || !strings.Contains(res.stdout, `"resumed": true`) {
 		t.Fatalf("resume: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -194,7 +195,7 @@ func TestSyncInterruptedBySIGINT(t *testing.T) {
 
 func TestSyncMissingScopeIsPartial(t *testing.T) {
 	granted := slices.DeleteFunc(catalog.Scopes(catalog.All()), func(s string) bool { return s == "core.invoice.read" })
-	s, ts := startSim(t, sim.Options{Seed: 4, Scale: 40, Rate: -1, Clients: []sim.Client{{ID: "limited", Secret: "limited-secret", Scopes: granted}}})
+	s, ts := simtest.Start(t, sim.Options{Seed: 4, Scale: 40, Rate: -1, Clients: []sim.Client{{ID: "limited", Secret: "limited-secret", Scopes: granted}}})
 	dir := t.TempDir()
 	env := []string{"COUPA_HOST=" + ts.URL, "COUPA_CLIENT_ID=limited", "COUPA_CLIENT_SECRET=limited-secret",
 		"COUPA_SCOPES=" + strings.Join(granted, " ")}
@@ -211,9 +212,9 @@ func TestSyncMissingScopeIsPartial(t *testing.T) {
 }
 
 func TestSyncBadInput(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 1, Scale: 20, Rate: -1})
+	s, ts := simtest.Start(t, sim.Options{Seed: 1, Scale: 20, Rate: -1})
 	dir := t.TempDir()
-	env := simEnv(s, ts)
+	env := simtest.Env(s, ts)
 
 	res := runCoupa(t, dir, env, "sync", "--dest", "w.db", "--tables", "invoices,invoicez")
 	if res.code != exitUsage || !strings.Contains(res.stderr, "invoicez") || !strings.Contains(res.stderr, "purchase_orders") {
@@ -314,9 +315,9 @@ func hasOpenWindow(t *testing.T, dir string) bool {
 
 // A state written by a newer coupa is refused with a one-line error, and nothing committed is touched.
 func TestSyncRefusesNewerState(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 6, Scale: 30, Rate: -1})
+	s, ts := simtest.Start(t, sim.Options{Seed: 6, Scale: 30, Rate: -1})
 	dir := t.TempDir()
-	if res := runCoupa(t, dir, simEnv(s, ts), "sync", "--dest", "w.db", "--tables", "invoices", "--rate", "1000", "-q"); res.code != 0 {
+	if res := runCoupa(t, dir, simtest.Env(s, ts), "sync", "--dest", "w.db", "--tables", "invoices", "--rate", "1000", "-q"); res.code != 0 {
 		t.Fatalf("first sync: %d %s", res.code, res.stderr)
 	}
 	db := openSQL(t, filepath.Join(dir, "w.db"))
@@ -326,7 +327,7 @@ func TestSyncRefusesNewerState(t *testing.T) {
 	var before int
 	db.QueryRow(`SELECT COUNT(*) FROM invoices`).Scan(&before)
 	db.Close()
-	res := runCoupa(t, dir, simEnv(s, ts), "sync", "--dest", "w.db", "--tables", "invoices", "--rate", "1000", "-q")
+	res := runCoupa(t, dir, simtest.Env(s, ts), "sync", "--dest", "w.db", "--tables", "invoices", "--rate", "1000", "-q")
 	if res.code != exitError || !strings.Contains(errorLine(res.stderr), "version 99") {
 		t.Fatalf("newer state: exit %d, want 1 with a one-line error naming the version\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
 	}
@@ -347,9 +348,9 @@ func errorLine(s string) string {
 }
 
 func TestSyncPrefix(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 12, Scale: 25, Rate: -1})
+	s, ts := simtest.Start(t, sim.Options{Seed: 12, Scale: 25, Rate: -1})
 	dir := t.TempDir()
-	res := runCoupa(t, dir, simEnv(s, ts), "sync", "--dest", "w.db", "--tables", "invoices", "--prefix", "cz_", "--rate", "1000", "-q")
+	res := runCoupa(t, dir, simtest.Env(s, ts), "sync", "--dest", "w.db", "--tables", "invoices", "--prefix", "cz_", "--rate", "1000", "-q")
 	if res.code != 0 {
 		t.Fatalf("exit %d %s", res.code, res.stderr)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 type resultLine struct {
@@ -113,7 +114,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 }
 
 func TestBulkCreateGoodAndBadRows(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 11})
+	s, ts := simtest.Start(t, sim.Options{Seed: 11})
 	before := snapshot(t, s, "suppliers")
 	taken := at(before[0], "name")
 	dir := t.TempDir()
@@ -126,7 +127,7 @@ func TestBulkCreateGoodAndBadRows(t *testing.T) {
 		"Ragged,B-6\n"+
 		"Bad Enum,B-7,false,fax,\n"+
 		"Good Three,G-8,,,\n")
-	res := runCoupa(t, dir, simEnv(s, ts), "create", "suppliers", "-f", "suppliers.csv", "--results", "out.jsonl", "--concurrency", "1")
+	res := runCoupa(t, dir, simtest.Env(s, ts), "create", "suppliers", "-f", "suppliers.csv", "--results", "out.jsonl", "--concurrency", "1")
 	if res.code != exitPartial {
 		t.Fatalf("exit %d, want %d (some rows failed): %s", res.code, exitPartial, res.stderr)
 	}
@@ -193,8 +194,8 @@ func TestBulkCreateGoodAndBadRows(t *testing.T) {
 }
 
 func TestBulkCreateKilledThenResumedMakesNoDuplicate(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 12, Latency: 40 * time.Millisecond})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Seed: 12, Latency: 40 * time.Millisecond})
+	env := simtest.Env(s, ts)
 	before := len(snapshot(t, s, "suppliers"))
 	dir := t.TempDir()
 	const n = 40
@@ -244,12 +245,12 @@ func TestBulkCreateKilledThenResumedMakesNoDuplicate(t *testing.T) {
 }
 
 func TestDryRunSendsNothing(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 13})
+	s, ts := simtest.Start(t, sim.Options{Seed: 13})
 	dir := t.TempDir()
 	writeFile(t, dir, "users.jsonl", `{"login":"ada","email":"ada@example.com","active":true,"default_currency":{"code":"EUR"}}
 {"login":"bob","email":"bob@example.com","active":"sometimes","shoe-size":44}
 `)
-	res := runCoupa(t, dir, simEnv(s, ts), "create", "users", "-f", "users.jsonl", "--dry-run", "--results", "r.jsonl")
+	res := runCoupa(t, dir, simtest.Env(s, ts), "create", "users", "-f", "users.jsonl", "--dry-run", "--results", "r.jsonl")
 	if res.code != exitPartial {
 		t.Errorf("exit %d, want %d: an invalid row fails a dry run too", res.code, exitPartial)
 	}
@@ -275,8 +276,8 @@ func TestDryRunSendsNothing(t *testing.T) {
 }
 
 func TestRefusedOperationsSendNothing(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 14})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Seed: 14})
+	env := simtest.Env(s, ts)
 	dir := t.TempDir()
 	writeFile(t, dir, "one.json", `{"note":"x"}`)
 	writeFile(t, dir, "two.jsonl", `{"name":"a"}`+"\n"+`{"name":"b"}`+"\n")
@@ -307,8 +308,8 @@ func TestRefusedOperationsSendNothing(t *testing.T) {
 }
 
 func TestUpdateOneAndMany(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 15})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Seed: 15})
+	env := simtest.Env(s, ts)
 	sups := snapshot(t, s, "suppliers")
 	id1, id2 := at(sups[0], "id"), at(sups[1], "id")
 	dir := t.TempDir()
@@ -337,14 +338,14 @@ func TestUpdateOneAndMany(t *testing.T) {
 }
 
 func TestBulkCreateJSONLWithUnreadableLines(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 16})
+	s, ts := simtest.Start(t, sim.Options{Seed: 16})
 	before := len(snapshot(t, s, "user_groups"))
 	dir := t.TempDir()
 	writeFile(t, dir, "groups.jsonl", `{"name":"Group North","active":true}`+"\n"+
 		"name=Group South\n"+
 		`{"name":"Group `+"\xff"+`"}`+"\n"+
 		`{"name":"Group East","can-approve":false}`+"\n")
-	res := runCoupa(t, dir, simEnv(s, ts), "create", "user_groups", "-f", "groups.jsonl")
+	res := runCoupa(t, dir, simtest.Env(s, ts), "create", "user_groups", "-f", "groups.jsonl")
 	if res.code != exitPartial {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
@@ -367,8 +368,8 @@ func TestBulkCreateJSONLWithUnreadableLines(t *testing.T) {
 }
 
 func TestBulkCreateInterruptedThenResumed(t *testing.T) {
-	s, ts := startSim(t, sim.Options{Seed: 17, Latency: 150 * time.Millisecond})
-	env := simEnv(s, ts)
+	s, ts := simtest.Start(t, sim.Options{Seed: 17, Latency: 150 * time.Millisecond})
+	env := simtest.Env(s, ts)
 	before := len(snapshot(t, s, "suppliers"))
 	dir := t.TempDir()
 	const n = 30

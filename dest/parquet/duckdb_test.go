@@ -22,6 +22,7 @@ import (
 	"github.com/coupa-connector/coupa-connector/extract/extracttest"
 	"github.com/coupa-connector/coupa-connector/internal/duckdbtest"
 	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
 )
 
 // docQueries are the SQL blocks of README.md, in order: the parent view, the child view, the live rows.
@@ -125,14 +126,14 @@ func TestDuckDBReadsTheLatestVersionOfEveryRow(t *testing.T) {
 	mutate(sim.Mutation{Resource: "purchase_orders", ID: 2, Set: map[string]any{"status": "closed"}})
 	mutate(sim.Mutation{Resource: "users", ID: 5, Set: map[string]any{"active": false}})
 	created := mutate(sim.Mutation{Resource: "invoices", Create: true})
-	waitPastChanges(t, s, "invoices", "purchase_orders", "users")
+	simtest.WaitPastChanges(t, s, "invoices", "purchase_orders", "users")
 	sync(false)
 	// Run 3 reconciles deletes: an invoice updated in run 2 and then deleted, one never updated, a supplier.
 	mutate(sim.Mutation{Resource: "invoices", ID: 3, Set: map[string]any{"status": "approved"}})
 	mutate(sim.Mutation{Resource: "invoices", ID: 4, Delete: true})
 	mutate(sim.Mutation{Resource: "invoices", ID: 10, Delete: true})
 	mutate(sim.Mutation{Resource: "suppliers", ID: 2, Delete: true})
-	waitPastChanges(t, s, "invoices")
+	simtest.WaitPastChanges(t, s, "invoices")
 	sync(true)
 
 	q := readDocQueries(t)
@@ -370,27 +371,3 @@ func convert(typ catalog.Type, v any) (any, error) {
 }
 
 func head(ids []int64) []int64 { return ids[:min(len(ids), 10)] }
-
-// waitPastChanges sleeps until the simulator's clock has passed the newest updated-at of resources, so that
-// the next run's window (which ends at the run's start) includes them.
-func waitPastChanges(t *testing.T, s *sim.Server, resources ...string) {
-	t.Helper()
-	var latest time.Time
-	for _, r := range resources {
-		recs, err := s.Snapshot(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			if u, err := time.Parse(time.RFC3339, fmt.Sprint(rec["updated-at"])); err == nil && u.After(latest) {
-				latest = u
-			}
-		}
-	}
-	if d := time.Until(latest.Add(time.Second)); d > 0 {
-		if d > 30*time.Second {
-			t.Fatalf("the simulator stamps updates %v ahead of its clock", d)
-		}
-		time.Sleep(d + 50*time.Millisecond)
-	}
-}
