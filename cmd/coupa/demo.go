@@ -138,7 +138,9 @@ func runDemoQueries(ctx context.Context, w io.Writer, path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite", path+"?mode=ro")
+	// Not mode=ro: a read-only connection to a WAL database leaves its -wal and -shm files behind on
+	// close, and the demo should leave one tidy file. Only SELECTs run here.
+	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", path, err)
 	}
