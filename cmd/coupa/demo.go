@@ -138,9 +138,7 @@ func runDemoQueries(ctx context.Context, w io.Writer, path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return err
 	}
-	// Not mode=ro: a read-only connection to a WAL database leaves its -wal and -shm files behind on
-	// close, and the demo should leave one tidy file. Only SELECTs run here.
-	db, err := sql.Open("sqlite", path)
+	db, err := sql.Open("sqlite", path+"?mode=ro")
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", path, err)
 	}
