@@ -45,6 +45,12 @@ type Destination interface {
 	Close() error
 }
 
+// MaxIDer is implemented by destinations that can tell the highest id of a table cheaply (0 when empty).
+// The sync engine uses it to split a large incremental window without asking Coupa.
+type MaxIDer interface {
+	MaxID(ctx context.Context, table string) (int64, error)
+}
+
 // Options are common to every backend.
 type Options struct {
 	// Prefix is prepended to every data table name (not to the state tables). States are kept per

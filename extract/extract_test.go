@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,16 +100,24 @@ func filterValue(o *coupa.ListOptions, field string, op coupa.Op) string {
 // remains, inside the same frozen window, and the warehouse ends with every row exactly once.
 func TestFailedPartitionKeepsCursorAndResumeFetchesRemainder(t *testing.T) {
 	f := newFake(serverDate, seq(1, 1000), serverDate.Add(-time.Hour))
+	d := newFakeDest()
+	// third is the third partition of the window as saved before any page is fetched.
+	third := func() dest.Partition {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.saved[0].Window.Partitions[2]
+	}
 	var failing atomic.Bool
 	failing.Store(true)
 	f.fail = func(o *coupa.ListOptions) error {
-		// The third partition (ids 501..750) breaks after two pages.
-		if failing.Load() && len(o.Fields) != 1 && o.AfterID >= 600 && o.AfterID < 750 {
-			return &coupa.APIError{StatusCode: 500, Method: "GET", Path: "/api/widgets", Message: "boom"}
+		// The third partition breaks after two pages.
+		if failing.Load() && len(o.Fields) != 1 {
+			if p := third(); o.AfterID >= p.Lo+2*PageSize && o.AfterID < p.Hi {
+				return &coupa.APIError{StatusCode: 500, Method: "GET", Path: "/api/widgets", Message: "boom"}
+			}
 		}
 		return nil
 	}
-	d := newFakeDest()
 	sum, err := syncOnce(t, context.Background(), f, d, nil)
 	if err != nil {
 		t.Fatalf("a table failure is not a run error: %v", err)
@@ -122,13 +132,14 @@ func TestFailedPartitionKeepsCursorAndResumeFetchesRemainder(t *testing.T) {
 	if !st.Window.To.Equal(serverDate) || len(st.Window.Partitions) != 4 {
 		t.Fatalf("window %+v", st.Window)
 	}
-	for id := int64(601); id <= 750; id++ {
+	p := st.Window.Partitions[2]
+	if p.Done || p.LastID != p.Lo+2*PageSize {
+		t.Fatalf("failed partition checkpoint = %+v, want LastID %d not done", p, p.Lo+2*PageSize)
+	}
+	for id := p.LastID + 1; id <= p.Hi; id++ {
 		if _, ok := d.rows[id]; ok {
 			t.Fatalf("row %d written although its page failed", id)
 		}
-	}
-	if p := st.Window.Partitions[2]; p.Done || p.LastID != 600 {
-		t.Fatalf("failed partition checkpoint = %+v, want LastID 600 not done", p)
 	}
 	written := len(d.rows)
 
@@ -242,9 +253,11 @@ func TestSplitRangeCoversEveryID(t *testing.T) {
 	}
 }
 
-func TestFindMaxIDIsLogarithmic(t *testing.T) {
+// estimateMaxID must find an existing id close below the true maximum in a few rounds of concurrent probes:
+// every round costs one latency, so the number of rounds, not of requests, is what delays the first page.
+func TestEstimateMaxIDIsCloseAndTakesFewRounds(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, top := range []int64{1, 2, 3, 49, 1000, 65537, 1_000_003} {
+	for _, top := range []int64{1, 2, 3, 49, 1000, 65537, 1_000_003, 40_000_000_017} {
 		ids := []int64{top}
 		for range 200 {
 			ids = append(ids, rng.Int64N(top)+1)
@@ -253,16 +266,53 @@ func TestFindMaxIDIsLogarithmic(t *testing.T) {
 		for _, id := range ids {
 			minID = min(minID, id)
 		}
-		f := newFake(serverDate, ids, serverDate)
-		got, err := findMaxID(context.Background(), f, "widgets", minID)
-		if err != nil || got != top {
-			t.Fatalf("findMaxID = %d, %v; want %d", got, err, top)
+		f := &waveCounter{fakeCoupa: newFake(serverDate, ids, serverDate)}
+		got, err := estimateMaxID(context.Background(), f, "widgets", minID)
+		if err != nil {
+			t.Fatalf("estimateMaxID(%d): %v", top, err)
 		}
-		limit := 2*bits(top) + 4
-		if n := len(f.callsSnapshot()); n > limit {
-			t.Fatalf("findMaxID(%d) took %d requests, want at most %d", top, n, limit)
+		if !slices.Contains(ids, got) || got > top || got < top-max(top/16, PageSize) {
+			t.Fatalf("estimateMaxID = %d; want an existing id in [%d, %d]", got, top-max(top/16, PageSize), top)
+		}
+		requests, waves := len(f.callsSnapshot()), f.waves()
+		if waves > 8 {
+			t.Errorf("estimateMaxID(%d) took %d rounds of probes (%d requests), want at most 8", top, waves, requests)
+		}
+		if top > 1000 && waves*3 > requests {
+			t.Errorf("estimateMaxID(%d): %d requests in %d rounds: the probes of a round are not sent together", top, requests, waves)
 		}
 	}
+}
+
+// waveCounter counts the rounds of a Lister's calls: a wave starts whenever a call begins with none in
+// flight. Each call lingers a moment so that calls sent together overlap.
+type waveCounter struct {
+	*fakeCoupa
+	mu       sync.Mutex
+	inFlight int
+	started  int
+}
+
+func (w *waveCounter) ListPage(ctx context.Context, resource string, o *coupa.ListOptions) ([]coupa.Record, *coupa.Response, error) {
+	w.mu.Lock()
+	if w.inFlight == 0 {
+		w.started++
+	}
+	w.inFlight++
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.inFlight--
+		w.mu.Unlock()
+	}()
+	time.Sleep(5 * time.Millisecond)
+	return w.fakeCoupa.ListPage(ctx, resource, o)
+}
+
+func (w *waveCounter) waves() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.started
 }
 
 func bits(n int64) int {
@@ -316,8 +366,10 @@ func TestInterruptKeepsCheckpointAndRecordsRun(t *testing.T) {
 	f := newFake(serverDate, seq(1, 1000), serverDate.Add(-time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var pages atomic.Int64
 	f.onCall = func(n int) {
-		if n == 25 {
+		// Interrupt in the middle of paging, once a few pages (not probes) were answered.
+		if c := f.callsSnapshot()[n-1]; len(c.Fields) != 1 && pages.Add(1) == 5 {
 			cancel()
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -158,7 +159,7 @@ func (r *tableRun) openWindow(ctx context.Context) (*dest.Window, error) {
 	if !ok {
 		return nil, fmt.Errorf("table %s: Coupa returned a record without a valid id", r.t.Name)
 	}
-	maxID, err := findMaxID(ctx, r.e.cfg.Client, r.t.Resource, minID)
+	maxID, err := estimateMaxID(ctx, r.e.cfg.Client, r.t.Resource, minID)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +191,22 @@ func (r *tableRun) fetchWindow(ctx context.Context) error {
 	}
 }
 
+// tailMaxID estimates the highest id a large incremental window can hold. The warehouse already knows the
+// highest id of the last sync, which costs no request; ids created since land in the unbounded last
+// partition anyway. Only a warehouse that cannot say sends the probes.
+func (r *tableRun) tailMaxID(ctx context.Context, after int64) (int64, error) {
+	if m, ok := r.e.cfg.Dest.(dest.MaxIDer); ok {
+		id, err := m.MaxID(ctx, r.t.Name)
+		if err != nil {
+			return 0, fmt.Errorf("reading the highest id of %s: %w", r.t.Name, err)
+		}
+		if id > after {
+			return id, nil
+		}
+	}
+	return estimateMaxID(ctx, r.e.cfg.Client, r.t.Resource, after)
+}
+
 // splitTail cuts the remaining range of the window's only partition into Concurrency ranges and saves
 // the new partitioning before fetching resumes: a crash leaves either layout, and both cover every id.
 func (r *tableRun) splitTail(ctx context.Context) error {
@@ -197,7 +214,7 @@ func (r *tableRun) splitTail(ctx context.Context) error {
 	r.mu.Lock()
 	tail := r.state.Window.Partitions[0]
 	r.mu.Unlock()
-	maxID, err := findMaxID(ctx, r.e.cfg.Client, r.t.Resource, tail.LastID)
+	maxID, err := r.tailMaxID(ctx, tail.LastID)
 	if err != nil {
 		return err
 	}
@@ -225,8 +242,14 @@ func (r *tableRun) fetchPartitions(ctx context.Context) error {
 	var once sync.Once
 	var first error
 	sem := make(chan struct{}, r.e.cfg.Concurrency)
-	for i := range r.state.Window.Partitions {
-		if r.state.Window.Partitions[i].Done {
+	// The layout is read once, here: a partition must not wait for the state lock, which a slow commit
+	// holds, merely to learn where to start.
+	r.mu.Lock()
+	w := r.state.Window
+	parts := slices.Clone(w.Partitions)
+	r.mu.Unlock()
+	for i, p := range parts {
+		if p.Done {
 			continue
 		}
 		wg.Add(1)
@@ -238,7 +261,7 @@ func (r *tableRun) fetchPartitions(ctx context.Context) error {
 				return
 			}
 			defer func() { <-sem }()
-			if err := r.fetchPartition(ctx, wr, i); err != nil {
+			if err := r.fetchPartition(ctx, wr, w, i, p); err != nil {
 				once.Do(func() { first = err; cancel(err) })
 			}
 		}()
@@ -251,14 +274,10 @@ func (r *tableRun) fetchPartitions(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// fetchPartition pages partition i by key until a short page. It fetches page N+1 while the writer commits
+// fetchPartition pages partition i (p as the run found it) of window w by key until a short page. It fetches page N+1 while the writer commits
 // page N, but never has two pages in flight: a partition's checkpoints reach the destination in order, and
 // it returns only once its last page is committed or refused.
-func (r *tableRun) fetchPartition(ctx context.Context, wr *writer, i int) (err error) {
-	r.mu.Lock()
-	w := r.state.Window
-	p := w.Partitions[i]
-	r.mu.Unlock()
+func (r *tableRun) fetchPartition(ctx context.Context, wr *writer, w *dest.Window, i int, p dest.Partition) (err error) {
 	var inflight *pending
 	settle := func() error {
 		if inflight == nil {

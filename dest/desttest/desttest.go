@@ -132,6 +132,7 @@ func Run(t *testing.T, open func(t *testing.T) dest.Destination) {
 		{"CancelledWriteCommitsNothing", testCancelled},
 		{"BadRowsCommitNothing", testBadRows},
 		{"MarkDeletedAndRevive", testMarkDeleted},
+		{"MaxID", testMaxID},
 		{"NewerStateRefused", testNewerState},
 		{"RunsRecorded", testRuns},
 		{"ConcurrentWriters", testConcurrent},
@@ -654,6 +655,26 @@ func testMarkDeleted(t *testing.T, ctx context.Context, d dest.Destination) {
 	}
 	if err := d.MarkDeleted(ctx, "invoices", nil, gone); err != nil {
 		t.Errorf("MarkDeleted of no ids: %v", err)
+	}
+}
+
+// testMaxID checks dest.MaxIDer where a backend offers it: the sync engine splits a large incremental
+// window by it, so it must count deleted rows too (their ids are still taken).
+func testMaxID(t *testing.T, ctx context.Context, d dest.Destination) {
+	m, ok := d.(dest.MaxIDer)
+	if !ok {
+		return // optional: the engine then asks Coupa
+	}
+	mustPrepare(t, d, Invoices())
+	if id, err := m.MaxID(ctx, "invoices"); err != nil || id != 0 {
+		t.Errorf("MaxID of an empty table = %d, %v; want 0", id, err)
+	}
+	mustWrite(t, d, Page(3, 17, 5))
+	if err := d.MarkDeleted(ctx, "invoices", []int64{17}, base); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := m.MaxID(ctx, "invoices"); err != nil || id != 17 {
+		t.Errorf("MaxID = %d, %v; want 17 (a deleted row's id still counts)", id, err)
 	}
 }
 

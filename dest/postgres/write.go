@@ -282,6 +282,18 @@ func (d *DB) LiveIDs(ctx context.Context, table string) ([]int64, error) {
 	return ids, nil
 }
 
+// MaxID is the highest id of table, deleted rows included (0 when empty): dest.MaxIDer.
+func (d *DB) MaxID(ctx context.Context, table string) (int64, error) {
+	var id *int64
+	if err := d.pool.QueryRow(ctx, fmt.Sprintf("SELECT max(id) FROM %s", d.ident(d.prefix+table))).Scan(&id); err != nil {
+		return 0, d.wrap("read the highest id of "+d.prefix+table, err)
+	}
+	if id == nil {
+		return 0, nil
+	}
+	return *id, nil
+}
+
 // MarkDeleted sets _deleted_at on those ids in one statement.
 func (d *DB) MarkDeleted(ctx context.Context, table string, ids []int64, at time.Time) error {
 	if len(ids) == 0 {

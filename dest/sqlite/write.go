@@ -385,6 +385,21 @@ func (d *DB) LiveIDs(ctx context.Context, table string) ([]int64, error) {
 	return ids, rows.Err()
 }
 
+// MaxID is the highest id of table, deleted rows included (0 when empty): dest.MaxIDer.
+func (d *DB) MaxID(ctx context.Context, table string) (int64, error) {
+	d.mu.Lock()
+	phys, err := d.physParent(table)
+	d.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	var id sql.NullInt64
+	if err := d.db.QueryRowContext(ctx, `SELECT max("id") FROM `+phys).Scan(&id); err != nil {
+		return 0, fmt.Errorf("sqlite: cannot read the highest id of %s: %v", table, err)
+	}
+	return id.Int64, nil
+}
+
 // MarkDeleted sets _deleted_at on the given ids that are not already marked: the first time a row was
 // seen gone is kept, which is the closer estimate of when it was deleted.
 func (d *DB) MarkDeleted(ctx context.Context, table string, ids []int64, at time.Time) error {
