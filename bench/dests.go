@@ -31,6 +31,11 @@ type openedDest struct {
 	cleanup func()
 }
 
+// MaxID forwards dest.MaxIDer (see timedDest.MaxID).
+func (d *openedDest) MaxID(ctx context.Context, table string) (int64, error) {
+	return maxIDOf(ctx, d.Destination, table)
+}
+
 func (d *openedDest) Close() error {
 	err := d.Destination.Close()
 	d.cleanup()

@@ -151,6 +151,19 @@ func (d *timedDest) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStat
 
 func (d *timedDest) writeTime() time.Duration { return time.Duration(d.busy.Load()) }
 
+// MaxID forwards dest.MaxIDer, so that the engine splits windows as it does on the bare destination
+// (0 when the destination cannot tell: the engine then asks Coupa).
+func (d *timedDest) MaxID(ctx context.Context, table string) (int64, error) {
+	return maxIDOf(ctx, d.Destination, table)
+}
+
+func maxIDOf(ctx context.Context, d dest.Destination, table string) (int64, error) {
+	if m, ok := d.(dest.MaxIDer); ok {
+		return m.MaxID(ctx, table)
+	}
+	return 0, nil
+}
+
 // syncWith runs strategy.
 func syncWith(ctx context.Context, strategy string, c *coupa.Client, d dest.Destination, t *catalog.Table, concurrency int) (syncResult, error) {
 	switch strategy {
