@@ -284,6 +284,25 @@ func TestEstimateMaxIDIsCloseAndTakesFewRounds(t *testing.T) {
 	}
 }
 
+// A table whose ids fit in one partition costs one size probe (besides the window probe that reads Coupa's
+// clock and the first id), not the rounds a large table needs.
+func TestSmallTableCostsOneProbe(t *testing.T) {
+	f := newFake(serverDate, seq(1, 120), serverDate.Add(-time.Hour))
+	d := newFakeDest()
+	if sum, err := syncOnce(t, context.Background(), f, d, nil); err != nil || sum.Status != StatusOK {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	probes := 0
+	for _, c := range f.callsSnapshot() {
+		if len(c.Fields) == 1 {
+			probes++
+		}
+	}
+	if probes != 2 || len(d.rows) != 120 {
+		t.Errorf("%d probes and %d rows; want 2 probes (window and size) and 120 rows", probes, len(d.rows))
+	}
+}
+
 // waveCounter counts the rounds of a Lister's calls: a wave starts whenever a call begins with none in
 // flight. Each call lingers a moment so that calls sent together overlap.
 type waveCounter struct {
