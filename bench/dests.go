@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/coupa-connector/coupa-connector/internal/pgtest"
 
 	"github.com/jackc/pgx/v5"
 
@@ -82,30 +81,25 @@ func openDest(ctx context.Context, kind string) (*openedDest, error) {
 	return nil, fmt.Errorf("unknown destination %q: use one of %s", kind, strings.Join(destKinds, ", "))
 }
 
-// The throwaway PostgreSQL of this benchmark process. It is started the way internal/pgtest starts one for
-// tests (that package needs a *testing.M): PostgreSQL 15 as an unprivileged account, a unix socket in a
-// temp dir, fsync off. The same settings make the figures comparable with the destination's Go benchmark.
+// The throwaway PostgreSQL of this benchmark process: internal/pgtest's server, so that the figures
+// compare with the destination's Go benchmark, started here without a *testing.M.
 var pg struct {
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	dir  string
-	dsn  string
-	err  error
-	seq  int
+	mu  sync.Mutex
+	srv *pgtest.Server
+	err error
+	seq int
 }
-
-const pgBin = "/usr/lib/postgresql/15/bin"
-
-// pgPassword only exists so that the server does not trust every local connection.
-const pgPassword = "bench-pg"
 
 func newPostgresDatabase(ctx context.Context) (dsn string, drop func(), err error) {
 	pg.mu.Lock()
-	if pg.cmd == nil && pg.err == nil {
-		pg.err = startPostgres()
+	if pg.srv == nil && pg.err == nil {
+		pg.srv, pg.err = pgtest.Start()
 	}
-	admin, perr := pg.dsn, pg.err
+	var admin string
+	if pg.srv != nil {
+		admin = pg.srv.DSN()
+	}
+	perr := pg.err
 	pg.seq++
 	name := fmt.Sprintf("bench_%d", pg.seq)
 	pg.mu.Unlock()
@@ -133,128 +127,14 @@ func pgExec(ctx context.Context, dsn, sql string) error {
 	return err
 }
 
-func pgTool(name string) (string, error) {
-	if p := filepath.Join(pgBin, name); fileExists(p) {
-		return p, nil
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return "", fmt.Errorf("postgres: %s not found in %s nor on PATH; install postgresql-15 or leave postgres out of -dests", name, pgBin)
-	}
-	return p, nil
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-// startPostgres runs initdb and the postmaster; pg.mu is held.
-func startPostgres() error {
-	initdb, err := pgTool("initdb")
-	if err != nil {
-		return err
-	}
-	server, err := pgTool("postgres")
-	if err != nil {
-		return err
-	}
-	var cred *syscall.Credential
-	uid, gid := os.Geteuid(), os.Getegid()
-	if uid == 0 { // initdb refuses root
-		for _, name := range []string{"postgres", "nobody"} {
-			u, err := user.Lookup(name)
-			if err != nil {
-				continue
-			}
-			uid, _ = strconv.Atoi(u.Uid)
-			gid, _ = strconv.Atoi(u.Gid)
-			cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
-			break
-		}
-		if cred == nil {
-			return fmt.Errorf("postgres: running as root and no postgres or nobody account to run PostgreSQL as")
-		}
-	}
-	dir, err := os.MkdirTemp("", "bench-pg-")
-	if err != nil {
-		return err
-	}
-	fail := func(err error) error { os.RemoveAll(dir); return err }
-	pw := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pw, []byte(pgPassword+"\n"), 0o600); err != nil {
-		return fail(err)
-	}
-	for _, p := range []string{dir, pw} {
-		if err := os.Chown(p, uid, gid); err != nil {
-			return fail(fmt.Errorf("postgres: chown %s: %w", p, err))
-		}
-	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.Command(initdb, "-D", data, "-U", "postgres", "--pwfile", pw, "--auth", "scram-sha-256",
-		"-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fail(fmt.Errorf("postgres: initdb: %v: %s", err, strings.TrimSpace(string(out))))
-	}
-	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
-	if err != nil {
-		return fail(err)
-	}
-	defer logf.Close()
-	cmd = exec.Command(server, "-D", data, "-k", dir, "-c", "listen_addresses=",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=100", "-c", "shared_buffers=64MB")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return fail(fmt.Errorf("postgres: start: %w", err))
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	pg.cmd, pg.done, pg.dir = cmd, done, dir
-	pg.dsn = fmt.Sprintf("host=%s port=5432 user=postgres password=%s dbname=postgres sslmode=disable", dir, pgPassword)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := pgExec(ctx, pg.dsn, "SELECT 1")
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-done:
-			pg.cmd = nil
-			return fail(fmt.Errorf("postgres exited at start; see its log"))
-		default:
-		}
-		if time.Now().After(deadline) {
-			stopPostgresLocked()
-			return fmt.Errorf("postgres did not accept connections within 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // stopPostgres stops the throwaway server if one was started.
 func stopPostgres() {
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
-	stopPostgresLocked()
-}
-
-func stopPostgresLocked() {
-	if pg.cmd == nil {
-		return
+	if pg.srv != nil {
+		pg.srv.Stop()
+		pg.srv = nil
 	}
-	pg.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-pg.done:
-	case <-time.After(10 * time.Second):
-		pg.cmd.Process.Kill()
-		<-pg.done
-	}
-	os.RemoveAll(pg.dir)
-	pg.cmd = nil
 }
 
 // procCPU is the CPU time of process pid (and, with reaped, its waited-for children) from /proc/PID/stat.
@@ -289,12 +169,12 @@ func procCPU(pid int, reaped bool) time.Duration {
 // zero when no server runs.
 func postgresCPU() time.Duration {
 	pg.mu.Lock()
-	cmd := pg.cmd
+	srv := pg.srv
 	pg.mu.Unlock()
-	if cmd == nil {
+	if srv == nil {
 		return 0
 	}
-	pgid := cmd.Process.Pid // the postmaster
+	pgid := srv.PID() // the postmaster
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0

@@ -41,15 +41,17 @@ const binDir = "/usr/lib/postgresql/15/bin"
 
 var (
 	mu       sync.Mutex
-	srv      *server
+	srv      *Server
 	startErr error
 	started  bool
 	mainRan  bool
 	dbSeq    atomic.Int64
 )
 
-// server is the throwaway PostgreSQL of this test binary.
-type server struct {
+// Server is a throwaway PostgreSQL 15 (fsync off, a unix socket in a temp dir, run as an unprivileged
+// account when the process is root). Tests get one through Main/NewDatabase; the benchmark harness, which
+// has no *testing.M, starts its own with Start.
+type Server struct {
 	dir  string    // temp dir holding data/ and the unix socket
 	cmd  *exec.Cmd // the postmaster
 	done chan struct{}
@@ -182,7 +184,19 @@ func credential() (*syscall.Credential, int, int, error) {
 	return nil, 0, 0, fmt.Errorf("running as root and neither the postgres nor the nobody account exists: create one or set %s", EnvDSN)
 }
 
-func start() (*server, error) {
+// Start initdbs and starts a server; Stop removes it.
+func Start() (*Server, error) { return start() }
+
+// DSN is the superuser DSN of the server (database "postgres").
+func (s *Server) DSN() string { return s.dsn }
+
+// PID is the postmaster's process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+// Stop shuts the server down and removes its directory.
+func (s *Server) Stop() error { return s.kill() }
+
+func start() (*Server, error) {
 	initdb, err := tool("initdb")
 	if err != nil {
 		return nil, err
@@ -200,7 +214,7 @@ func start() (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
-	fail := func(err error) (*server, error) {
+	fail := func(err error) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -238,7 +252,7 @@ func start() (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return fail(fmt.Errorf("start postgres: %w", err))
 	}
-	s := &server{dir: dir, cmd: cmd, done: make(chan struct{})}
+	s := &Server{dir: dir, cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(s.done) }()
 	s.dsn = fmt.Sprintf("host=%s port=5432 user=postgres password=%s dbname=postgres sslmode=disable", dir, Password)
 
@@ -266,7 +280,7 @@ func start() (*server, error) {
 }
 
 // kill stops the server (fast shutdown, then SIGKILL) and removes its directory.
-func (s *server) kill() error {
+func (s *Server) kill() error {
 	s.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-s.done:
