@@ -19,6 +19,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/coupa-connector/coupa-connector/internal/gcpolicy"
 )
 
 // scenario is one benchmark: its flags and what runs it.
@@ -52,14 +54,18 @@ type common struct {
 func main() {
 	// Internal roles: the benchmark re-executes itself to keep the simulator (and the measured connector)
 	// in processes of their own, so that CPU and RSS figures are not mixed.
+	// Each role runs under the garbage-collector policy of the process it stands for (the coupa binary's).
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case simChildArg:
+			gcpolicy.Simulator()
 			os.Exit(runSimChild(os.Args[2:]))
 		case scaleWorkerArg:
+			gcpolicy.Connector()
 			os.Exit(runScaleWorker(os.Args[2:]))
 		}
 	}
+	gcpolicy.Connector()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

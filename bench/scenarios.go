@@ -175,7 +175,7 @@ func setupOverhead(fs *flag.FlagSet, c *common) func(context.Context) ([]*report
 	invoices := fs.Int("invoices", 10_000, "invoices in the simulator")
 	dests := fs.String("dests", strings.Join(destKinds, ","), "destinations to measure, comma-separated")
 	concurrency := fs.Int("concurrency", extract.DefaultConcurrency, "partitions fetched at once")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the SQLite runs to this file (go tool pprof -top FILE)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of each destination's first run to FILE.<destination> (go tool pprof -top FILE.sqlite)")
 	inproc := fs.Bool("inproc-sim", false, "run the simulator in this process (its CPU then counts as ours)")
 	return func(ctx context.Context) ([]*report, error) {
 		kinds, err := parseList(*dests, parseString)
@@ -206,8 +206,8 @@ func setupOverhead(fs *flag.FlagSet, c *common) func(context.Context) ([]*report
 				if err != nil {
 					return []*report{r}, fmt.Errorf("overhead: %w", err)
 				}
-				if *cpuprofile != "" && kind == "sqlite" && i == 0 {
-					f, err := os.Create(*cpuprofile)
+				if *cpuprofile != "" && i == 0 {
+					f, err := os.Create(*cpuprofile + "." + kind)
 					if err != nil {
 						d.Close()
 						return nil, err
@@ -219,7 +219,7 @@ func setupOverhead(fs *flag.FlagSet, c *common) func(context.Context) ([]*report
 				td := &timedDest{Destination: d}
 				res, err := syncOurs(ctx, cl, td, t, *concurrency)
 				pgCPU, simCPU := postgresCPU()-pg0, h.CPU()-sim0
-				if *cpuprofile != "" && kind == "sqlite" && i == 0 {
+				if *cpuprofile != "" && i == 0 {
 					pprof.StopCPUProfile()
 				}
 				d.Close()
@@ -265,7 +265,7 @@ func setupOverhead(fs *flag.FlagSet, c *common) func(context.Context) ([]*report
 				num(sqliteRPS, 0), num(sqliteRows, 0))
 		}
 		if *cpuprofile != "" {
-			r.note("CPU profile of the first SQLite run: %s (go tool pprof -top %s).", *cpuprofile, *cpuprofile)
+			r.note("CPU profiles of each destination's first run: %s.<destination> (go tool pprof -top %s.sqlite).", *cpuprofile, *cpuprofile)
 		}
 		return []*report{r}, nil
 	}

@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/coupa-connector/coupa-connector/internal/gcpolicy"
 	"github.com/coupa-connector/coupa-connector/sim"
 )
 
@@ -238,10 +238,7 @@ func runSim(ctx context.Context, a *app, f simFlags) error {
 		return err
 	}
 	opts.Logger = a.logger
-	if os.Getenv("GOGC") == "" {
-		// The heap is mostly short-lived response garbage; collecting less often is cheaper per request.
-		debug.SetGCPercent(200)
-	}
+	gcpolicy.Simulator()
 	s, err := sim.New(opts)
 	if err != nil {
 		return err
