@@ -22,6 +22,12 @@ type destSpec struct {
 	target string // file path, DSN or directory
 }
 
+// warehouseSpec is a --dest with the destination options given next to it.
+type warehouseSpec struct {
+	destSpec
+	pgSchema string // --pg-schema; empty leaves the choice to the DSN's search_path, else "coupa"
+}
+
 func (d destSpec) String() string {
 	if d.kind == "postgres" {
 		return "postgres" // a DSN may hold a password: never echo it
@@ -60,6 +66,12 @@ func parseDest(s string) (destSpec, error) {
 
 // openDest opens the destination. mustExist refuses to create a new warehouse (for `coupa state`).
 func openDest(ctx context.Context, spec destSpec, prefix string, mustExist bool) (dest.Destination, error) {
+	return openWarehouse(ctx, warehouseSpec{destSpec: spec}, prefix, mustExist)
+}
+
+// openWarehouse is openDest with the destination options of w.
+func openWarehouse(ctx context.Context, w warehouseSpec, prefix string, mustExist bool) (dest.Destination, error) {
+	spec := w.destSpec
 	opts := dest.Options{Prefix: prefix}
 	switch spec.kind {
 	case "sqlite":
@@ -79,7 +91,7 @@ func openDest(ctx context.Context, spec destSpec, prefix string, mustExist bool)
 		}
 		return db, nil
 	case "postgres":
-		db, err := postgres.Open(ctx, spec.target, postgres.Options{Options: opts})
+		db, err := postgres.Open(ctx, spec.target, postgres.Options{Options: opts, Schema: w.pgSchema})
 		if err != nil {
 			return nil, err
 		}
@@ -93,4 +105,43 @@ func openDest(ctx context.Context, spec destSpec, prefix string, mustExist bool)
 		return parquet.Open(spec.target, opts)
 	}
 	return nil, fmt.Errorf("unknown destination kind %q", spec.kind)
+}
+
+// maxPGName is PostgreSQL's identifier limit (NAMEDATALEN-1). The server silently truncates a longer name, so
+// two long schema names sharing their first 63 bytes would land in one schema.
+const maxPGName = 63
+
+const pgSchemaHelp = "PostgreSQL schema for the tables, created if missing (default: the DSN's search_path, else " +
+	postgres.DefaultSchema + "; this flag wins over search_path)"
+
+// pgSchemaFlag is --pg-schema. It remembers whether it was given: an explicit empty name is a mistake,
+// while no flag at all means "the DSN's search_path, else coupa".
+type pgSchemaFlag struct {
+	name string
+	set  bool
+}
+
+func (f *pgSchemaFlag) String() string { return f.name }
+func (f *pgSchemaFlag) Type() string   { return "NAME" }
+func (f *pgSchemaFlag) Set(s string) error {
+	f.name, f.set = s, true
+	return nil
+}
+
+// resolveDest parses --dest and applies --pg-schema to it, refusing a schema the destination cannot use.
+// Any name up to 63 bytes is accepted as it is: the destination always quotes identifiers.
+func resolveDest(destArg string, schema pgSchemaFlag) (warehouseSpec, error) {
+	spec, err := parseDest(destArg)
+	if err != nil || !schema.set {
+		return warehouseSpec{destSpec: spec}, err
+	}
+	switch {
+	case spec.kind != "postgres":
+		return warehouseSpec{}, usageError("--pg-schema applies to PostgreSQL only, and --dest is %s: drop --pg-schema or use --dest postgres://...", spec)
+	case schema.name == "":
+		return warehouseSpec{}, usageError("--pg-schema is empty: name a schema (e.g. --pg-schema finance) or drop the flag to use the DSN's search_path, else %s", postgres.DefaultSchema)
+	case len(schema.name) > maxPGName:
+		return warehouseSpec{}, usageError("--pg-schema is %d bytes long: PostgreSQL names are at most %d bytes, choose a shorter one", len(schema.name), maxPGName)
+	}
+	return warehouseSpec{destSpec: spec, pgSchema: schema.name}, nil
 }

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/coupa-connector/coupa-connector/internal/pgtest"
 )
 
 // coupaBin is the real binary, built once for the end-to-end tests of this package.
@@ -24,7 +26,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		panic("building coupa: " + err.Error())
 	}
-	code := m.Run()
+	code := pgtest.Run(m) // PostgreSQL starts only if a test asks for a database
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -12,12 +12,14 @@ import (
 
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/dest"
+	"github.com/coupa-connector/coupa-connector/dest/postgres"
 )
 
 func init() { registerCommand(newStateCmd) }
 
 func newStateCmd(a *app) *cobra.Command {
 	var destFlag, prefix string
+	var pgSchema pgSchemaFlag
 	cmd := &cobra.Command{
 		Use:   "state",
 		Short: "Show or reset the sync state kept in a warehouse",
@@ -26,13 +28,15 @@ updated before it is in the warehouse) and the open window of an unfinished run 
 	}
 	cmd.PersistentFlags().StringVar(&destFlag, "dest", defaultDest, "the warehouse: sqlite:PATH, PATH.db or postgres://...")
 	cmd.PersistentFlags().StringVar(&prefix, "prefix", "", "the table prefix the warehouse was synced with")
+	cmd.PersistentFlags().Var(&pgSchema, "pg-schema", "the PostgreSQL schema the warehouse was synced into (default: the DSN's search_path, else "+
+		postgres.DefaultSchema+")")
 	// Both subcommands read a warehouse a sync made: opening one that does not exist would create it.
 	open := func(ctx context.Context) (dest.Destination, error) {
-		spec, err := parseDest(destFlag)
+		spec, err := resolveDest(destFlag, pgSchema)
 		if err != nil {
 			return nil, err
 		}
-		return openDest(ctx, spec, prefix, true)
+		return openWarehouse(ctx, spec, prefix, true)
 	}
 
 	var output string

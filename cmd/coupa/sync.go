@@ -25,6 +25,7 @@ type syncFlags struct {
 	tables      string
 	fullRefresh bool
 	prefix      string
+	pgSchema    pgSchemaFlag
 	reconcile   bool
 	concurrency int
 	output      string
@@ -46,6 +47,7 @@ Exit codes: 0 every table synced, 2 some tables skipped or failed, 1 nothing cou
 		Example: `  coupa sync                                  # every table into ./coupa.db
   coupa sync --dest sqlite:spend.db --tables invoices,purchase_orders
   coupa sync --dest postgres://user@localhost/warehouse --reconcile-deletes
+  coupa sync --dest postgres://user@localhost/warehouse --pg-schema finance   # tables in schema finance
   coupa sync --full-refresh -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runSync(cmd.Context(), f) },
@@ -61,6 +63,7 @@ func (f *syncFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.dest, "dest", defaultDest, "where to write: sqlite:PATH, PATH.db, postgres://... or parquet:DIR")
 	fl.BoolVar(&f.fullRefresh, "full-refresh", false, "ignore saved cursors and fetch everything again")
 	fl.StringVar(&f.prefix, "prefix", "", "prefix for every warehouse table name")
+	fl.Var(&f.pgSchema, "pg-schema", pgSchemaHelp)
 	fl.BoolVar(&f.reconcile, "reconcile-deletes", false, "list every id and mark rows Coupa no longer has as deleted (_deleted_at)")
 	fl.IntVar(&f.concurrency, "concurrency", extract.DefaultConcurrency, "id ranges of one table fetched at once (all share the rate limit)")
 	fl.StringVarP(&f.output, "output", "o", "table", "summary format: table or json")
@@ -108,7 +111,7 @@ func (f syncFlags) check() error {
 
 // syncTables is a sync of tables into the warehouse f names, shared by `coupa sync` and `coupa access sync`.
 func (a *app) syncTables(ctx context.Context, f syncFlags, tables []*catalog.Table) error {
-	spec, err := parseDest(f.dest)
+	spec, err := resolveDest(f.dest, f.pgSchema)
 	if err != nil {
 		return err
 	}
@@ -120,7 +123,7 @@ func (a *app) syncTables(ctx context.Context, f syncFlags, tables []*catalog.Tab
 	if err := client.Authenticate(ctx); err != nil {
 		return libError(err)
 	}
-	d, err := openDest(ctx, spec, f.prefix, false)
+	d, err := openWarehouse(ctx, spec, f.prefix, false)
 	if err != nil {
 		return err
 	}

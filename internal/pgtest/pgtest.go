@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -60,7 +61,11 @@ type Server struct {
 
 // Main runs the tests of m and stops the throwaway server afterwards (it is started lazily by the first
 // NewDatabase, so a binary whose selected tests need no PostgreSQL pays nothing). It calls os.Exit.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with cleanup of its own to do: it returns the exit code instead of exiting
+// (1 if the server could not be stopped).
+func Run(m *testing.M) int {
 	mu.Lock()
 	mainRan = true
 	mu.Unlock()
@@ -71,7 +76,40 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
+}
+
+// NewDatabaseURL is NewDatabase as a postgres:// URL, the only form some callers (coupa --dest) take.
+func NewDatabaseURL(t testing.TB) string {
+	t.Helper()
+	u, err := asURL(NewDatabase(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return u
+}
+
+// asURL turns a DSN of either form into a postgres:// URL.
+func asURL(dsn string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return dsn, nil
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return "", fmt.Errorf("parse the PostgreSQL DSN: %w", err)
+	}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(cfg.User, cfg.Password), Path: "/" + cfg.Database}
+	q := url.Values{}
+	if strings.HasPrefix(cfg.Host, "/") {
+		// A unix socket directory does not fit the URL's host part.
+		q.Set("host", cfg.Host)
+		q.Set("port", strconv.Itoa(int(cfg.Port)))
+		q.Set("sslmode", "disable")
+	} else {
+		u.Host = net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // NewDatabase creates an empty database for t on the shared server, drops it when t ends, and returns its DSN
