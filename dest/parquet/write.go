@@ -8,14 +8,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/dest"
 	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // tablePlan is one warehouse table's Parquet schema and column positions.
@@ -29,7 +32,9 @@ type tablePlan struct {
 	schema    *pq.Schema
 	index     map[string]int // column name -> leaf index in schema
 	colIdx    []int          // leaf index of each of cols
-	children  []*tablePlan
+	// leaf indexes of the columns every row gets from the writer, not from the page
+	syncedIdx, opIdx, versionIdx, deletedIdx int
+	children                                 []*tablePlan
 }
 
 // plan returns the table's plan, cached by content: one schema object per table version keeps a run's
@@ -118,6 +123,11 @@ func (p *tablePlan) build() {
 	for i, c := range p.cols {
 		p.colIdx[i] = p.index[c.Name]
 	}
+	p.syncedIdx, p.opIdx, p.versionIdx = p.index[catalog.ColSyncedAt], p.index[colOp], p.index[colVersion]
+	p.deletedIdx = -1
+	if p.parent {
+		p.deletedIdx = p.index[catalog.ColDeletedAt]
+	}
 }
 
 func (p *tablePlan) child(source string) *tablePlan {
@@ -199,7 +209,7 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 		if !ok {
 			return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r["id"])
 		}
-		row, err := encode(plan, r, opUpsert, version, synced)
+		row, err := encode(plan, r, upsertOp, version, synced)
 		if err != nil {
 			return dest.WriteStats{}, fmt.Errorf("parquet: %s id %d: %w", plan.name, id, err)
 		}
@@ -219,7 +229,7 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 	children := make([][]pq.Row, len(plan.children))
 	for i, cp := range plan.children {
 		for n, r := range p.Children[cp.source] {
-			row, err := encode(cp, r, opUpsert, version, synced)
+			row, err := encode(cp, r, upsertOp, version, synced)
 			if err != nil {
 				return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: %w", cp.name, n, err)
 			}
@@ -297,14 +307,19 @@ func (d *Dir) add(p *tablePlan, rows []pq.Row) {
 }
 
 // encode turns a row into a Parquet row of p's schema, refusing unknown columns and wrong Go types.
-func encode(p *tablePlan, r catalog.Row, op string, version int64, synced time.Time) (pq.Row, error) {
+func encode(p *tablePlan, r catalog.Row, op []byte, version int64, synced time.Time) (pq.Row, error) {
 	row := make(pq.Row, len(p.index))
 	set := 0
-	for n, c := range p.cols {
+	for n := range p.cols {
+		c := &p.cols[n]
 		i := p.colIdx[n]
 		v, ok := r[c.Name]
 		if ok {
 			set++
+		}
+		if v == nil {
+			row[i] = pq.NullValue().Level(0, 0, i)
+			continue
 		}
 		v, err := dest.Normalize(c.Type, v)
 		if err != nil {
@@ -314,30 +329,22 @@ func encode(p *tablePlan, r catalog.Row, op string, version int64, synced time.T
 	}
 	if set != len(r) {
 		for k := range r {
-			found := false
-			for _, c := range p.cols {
-				found = found || c.Name == k
-			}
-			if !found {
+			if !slices.ContainsFunc(p.cols, func(c catalog.Column) bool { return c.Name == k }) {
 				return nil, fmt.Errorf("column %s is not in the catalog for %s: the page is malformed", k, p.name)
 			}
 		}
 	}
-	row[p.index[catalog.ColSyncedAt]] = pq.Int64Value(synced.UnixMicro()).Level(0, 0, p.index[catalog.ColSyncedAt])
-	row[p.index[colOp]] = pq.ByteArrayValue([]byte(op)).Level(0, 0, p.index[colOp])
-	row[p.index[colVersion]] = pq.Int64Value(version).Level(0, 0, p.index[colVersion])
+	row[p.syncedIdx] = pq.Int64Value(synced.UnixMicro()).Level(0, 0, p.syncedIdx)
+	row[p.opIdx] = pq.ByteArrayValue(op).Level(0, 0, p.opIdx)
+	row[p.versionIdx] = pq.Int64Value(version).Level(0, 0, p.versionIdx)
 	if p.parent {
-		i := p.index[catalog.ColDeletedAt]
-		row[i] = pq.NullValue().Level(0, 0, i)
+		row[p.deletedIdx] = pq.NullValue().Level(0, 0, p.deletedIdx)
 	}
 	return row, nil
 }
 
-// value is an optional column's value; v is already normalised.
+// value is v (not nil, already normalised to t's Go type) as the Parquet value of column col.
 func value(t catalog.Type, v any, col int) pq.Value {
-	if v == nil {
-		return pq.NullValue().Level(0, 0, col)
-	}
 	var out pq.Value
 	switch t {
 	case catalog.Int:
@@ -347,12 +354,16 @@ func value(t catalog.Type, v any, col int) pq.Value {
 	case catalog.Timestamp:
 		out = pq.Int64Value(v.(time.Time).UnixMicro())
 	default:
-		out = pq.ByteArrayValue([]byte(v.(string)))
+		out = pq.ByteArrayValue(stringBytes(v.(string)))
 	}
 	return out.Level(0, 1, col)
 }
 
-// ids returns the id index of a table, loading its log on first use.
+// stringBytes views s as bytes without copying it. A page's strings are most of what it carries, and
+// parquet-go only reads a value's bytes (its column buffers copy them), so the copy []byte(s) makes
+// would be garbage by the time the part is written; s itself is immutable and outlives the row.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
 func (d *Dir) ids(table string) (map[int64]bool, error) {
 	if m := d.index[table]; m != nil {
 		return m, nil
@@ -395,12 +406,11 @@ func (d *Dir) MarkDeleted(_ context.Context, table string, ids []int64, at time.
 		if _, ok := known[id]; !ok {
 			continue
 		}
-		row, err := encode(plan, catalog.Row{"id": id}, opDelete, version, at.UTC())
+		row, err := encode(plan, catalog.Row{"id": id}, deleteOp, version, at.UTC())
 		if err != nil {
 			return err
 		}
-		i := plan.index[catalog.ColDeletedAt]
-		row[i] = pq.Int64Value(at.UTC().UnixMicro()).Level(0, 1, i)
+		row[plan.deletedIdx] = pq.Int64Value(at.UTC().UnixMicro()).Level(0, 1, plan.deletedIdx)
 		rows = append(rows, row)
 		known[id] = true
 		d.idxPend[plan.name] = append(d.idxPend[plan.name], idxRec{2, id})
@@ -533,7 +543,7 @@ func (d *Dir) writePart(b *buffer) (written, error) {
 	if err != nil {
 		return written{}, fmt.Errorf("parquet: create %s: %v", w.tmp, unwrapPath(err))
 	}
-	pw := pq.NewWriter(f, b.plan.schema, pq.Compression(&pq.Zstd))
+	pw := pq.NewWriter(f, b.plan.schema, pq.Compression(&zstdFastest))
 	_, err = pw.WriteRows(b.rows)
 	if err == nil {
 		err = pw.Close()
@@ -622,3 +632,9 @@ func alignTorn(f *os.File) error {
 	}
 	return nil
 }
+
+// upsertOp and deleteOp are the _op values as the bytes every row shares.
+var upsertOp, deleteOp = []byte(opUpsert), []byte(opDelete)
+
+// zstdFastest trades a little file size for much less CPU: a sync is bound by the CPU it spends per record.
+var zstdFastest = zstd.Codec{Level: zstd.SpeedFastest}
