@@ -325,6 +325,10 @@ func encode(p *tablePlan, r catalog.Row, op []byte, version int64, synced time.T
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %v", c.Name, err)
 		}
+		if v == nil { // a blank typed value is null
+			row[i] = pq.NullValue().Level(0, 0, i)
+			continue
+		}
 		row[i] = value(c.Type, v, i)
 	}
 	if set != len(r) {
