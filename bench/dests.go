@@ -35,6 +35,14 @@ func (d *openedDest) MaxID(ctx context.Context, table string) (int64, error) {
 	return maxIDOf(ctx, d.Destination, table)
 }
 
+// StagePage and StageLimit forward dest.StagedWriter, so that the engine writes as it does on the bare
+// destination.
+func (d *openedDest) StagePage(ctx context.Context, p *dest.Page) (dest.Staged, error) {
+	return dest.Staging(d.Destination).StagePage(ctx, p)
+}
+
+func (d *openedDest) StageLimit() int { return dest.Staging(d.Destination).StageLimit() }
+
 func (d *openedDest) Close() error {
 	err := d.Destination.Close()
 	d.cleanup()

@@ -151,6 +151,32 @@ func (d *timedDest) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStat
 
 func (d *timedDest) writeTime() time.Duration { return time.Duration(d.busy.Load()) }
 
+// StagePage and StageLimit forward the destination's dest.StagedWriter (dest.Staging's adapter for
+// those without one), timing the staging and the commit as WritePage is timed.
+func (d *timedDest) StageLimit() int { return dest.Staging(d.Destination).StageLimit() }
+
+func (d *timedDest) StagePage(ctx context.Context, p *dest.Page) (dest.Staged, error) {
+	start := time.Now()
+	s, err := dest.Staging(d.Destination).StagePage(ctx, p)
+	d.busy.Add(int64(time.Since(start)))
+	if err != nil {
+		return nil, err
+	}
+	return timedStaged{s, d}, nil
+}
+
+type timedStaged struct {
+	dest.Staged
+	d *timedDest
+}
+
+func (s timedStaged) Commit(ctx context.Context, st *dest.State) (dest.WriteStats, error) {
+	start := time.Now()
+	ws, err := s.Staged.Commit(ctx, st)
+	s.d.busy.Add(int64(time.Since(start)))
+	return ws, err
+}
+
 // MaxID forwards dest.MaxIDer, so that the engine splits windows as it does on the bare destination
 // (0 when the destination cannot tell: the engine then asks Coupa).
 func (d *timedDest) MaxID(ctx context.Context, table string) (int64, error) {

@@ -4,6 +4,7 @@ package dest
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
@@ -50,6 +51,61 @@ type Destination interface {
 type MaxIDer interface {
 	MaxID(ctx context.Context, table string) (int64, error)
 }
+
+// StagedWriter is implemented by destinations that can work on several pages at once, each in a
+// transaction of its own (PostgreSQL: one server backend per page, where WritePage leaves all but one
+// core idle). The sync stages pages concurrently and commits them one at a time, each with the state
+// that records exactly the committed pages and its own, so a checkpoint never covers an uncommitted page.
+type StagedWriter interface {
+	// StagePage writes p's rows in a new transaction and leaves it open; p.State is ignored. Pages
+	// staged at once hold different parents.
+	StagePage(ctx context.Context, p *Page) (Staged, error)
+	// StageLimit is how many pages may be staged at once.
+	StageLimit() int
+}
+
+// Staged is a page written in a transaction not yet committed.
+type Staged interface {
+	// Commit saves s (when not nil) in the page's transaction and commits it. After an error nothing
+	// of the page is saved.
+	Commit(ctx context.Context, s *State) (WriteStats, error)
+	// Rollback abandons the page; after Commit it does nothing.
+	Rollback()
+}
+
+// Staging returns d's StagedWriter, or for a destination without one an adapter that stages nothing and
+// writes the page with its state in one WritePage at Commit, one page at a time.
+func Staging(d Destination) StagedWriter {
+	if sw, ok := d.(StagedWriter); ok {
+		return sw
+	}
+	return pageAtCommit{d}
+}
+
+type pageAtCommit struct{ d Destination }
+
+func (a pageAtCommit) StageLimit() int { return 1 }
+
+func (a pageAtCommit) StagePage(_ context.Context, p *Page) (Staged, error) {
+	return &deferredPage{d: a.d, p: p}, nil
+}
+
+type deferredPage struct {
+	d Destination
+	p *Page // nil once committed or rolled back
+}
+
+func (s *deferredPage) Commit(ctx context.Context, st *State) (WriteStats, error) {
+	if s.p == nil {
+		return WriteStats{}, errors.New("page already committed or rolled back")
+	}
+	p := *s.p
+	p.State = st
+	s.p = nil
+	return s.d.WritePage(ctx, &p)
+}
+
+func (s *deferredPage) Rollback() { s.p = nil }
 
 // Options are common to every backend.
 type Options struct {

@@ -427,10 +427,15 @@ type pending struct {
 // maxMerge bounds how many waiting pages one transaction takes.
 const maxMerge = 8
 
-// writer commits the pages of one fetchPartitions call, one transaction at a time. Pages that arrive while
-// a transaction runs are merged into the next one: with several partitions fetching, a slow destination
-// then pays its per-transaction cost (round trips, commit, state row) once for several pages instead of
-// holding every partition up. Each transaction still carries the checkpoint of exactly the pages it holds.
+// writer commits the pages of one fetchPartitions call. Pages that arrive while a transaction runs are
+// merged into the next one: with several partitions fetching, a slow destination then pays its
+// per-transaction cost (round trips, commit, state row) once for several pages instead of holding every
+// partition up.
+//
+// Up to the destination's StageLimit() transactions run at once (dest.Staging: one for a destination
+// that cannot stage): their rows are written concurrently, and they commit one at a time under the state
+// lock, each with the state as it stands then, which holds the pages committed before it and its own
+// and none still staged. A checkpoint therefore never covers a page that is not committed.
 type writer struct {
 	in   chan *pending
 	done chan struct{}
@@ -438,8 +443,31 @@ type writer struct {
 
 func (r *tableRun) startWriter(ctx context.Context) *writer {
 	wr := &writer{in: make(chan *pending, r.e.cfg.Concurrency), done: make(chan struct{})}
+	sw := dest.Staging(r.e.cfg.Dest)
+	var wg sync.WaitGroup
+	for range max(1, min(sw.StageLimit(), r.e.cfg.Concurrency)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range wr.batches() {
+				err := r.commit(ctx, sw, batch)
+				for _, pd := range batch {
+					pd.err = err
+					close(pd.ready)
+				}
+			}
+		}()
+	}
 	go func() {
-		defer close(wr.done)
+		wg.Wait()
+		close(wr.done)
+	}()
+	return wr
+}
+
+// batches yields each waiting page together with those that arrived behind it, up to maxMerge.
+func (wr *writer) batches() func(yield func([]*pending) bool) {
+	return func(yield func([]*pending) bool) {
 		for pd := range wr.in {
 			batch := []*pending{pd}
 		more:
@@ -454,10 +482,11 @@ func (r *tableRun) startWriter(ctx context.Context) *writer {
 					break more
 				}
 			}
-			r.commit(ctx, batch)
+			if !yield(batch) {
+				return
+			}
 		}
-	}()
-	return wr
+	}
 }
 
 // submit never blocks for long: each partition has at most one page in flight, and there are at most
@@ -470,24 +499,22 @@ func (wr *writer) stop() {
 	<-wr.done
 }
 
-// commit writes the pages of batch with the state that records them, as one transaction, and reports the
-// outcome to each. The destination is called without the run's cancellation: a page already fetched is
-// committed whole rather than abandoned midway.
-func (r *tableRun) commit(ctx context.Context, batch []*pending) {
-	err := r.commitLocked(ctx, batch)
-	for _, pd := range batch {
-		pd.err = err
-		close(pd.ready)
-	}
-}
-
-func (r *tableRun) commitLocked(ctx context.Context, batch []*pending) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// commit writes the rows of batch in a transaction of its own, concurrently with other batches, then
+// commits them with the state under the state lock. The destination is called without the run's
+// cancellation: a page already fetched is committed whole rather than abandoned midway.
+func (r *tableRun) commit(ctx context.Context, sw dest.StagedWriter, batch []*pending) error {
+	ctx = context.WithoutCancel(ctx)
 	page := batch[0].page
 	if len(batch) > 1 {
 		page = mergePages(r.t, batch)
 	}
+	page.SyncedAt = r.e.cfg.Now().UTC()
+	staged, err := sw.StagePage(ctx, page)
+	if err != nil {
+		return fmt.Errorf("writing a page of %s: %w", r.t.Name, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	parts := r.state.Window.Partitions
 	prev := make([]dest.Partition, len(batch))
 	for k, pd := range batch {
@@ -495,9 +522,7 @@ func (r *tableRun) commitLocked(ctx context.Context, batch []*pending) error {
 		parts[pd.i].LastID = pd.lastID
 		parts[pd.i].Done = pd.done
 	}
-	page.State = r.snapshot()
-	page.SyncedAt = r.e.cfg.Now().UTC()
-	ws, err := r.e.cfg.Dest.WritePage(context.WithoutCancel(ctx), page)
+	ws, err := staged.Commit(ctx, r.snapshot())
 	if err != nil {
 		for k := len(batch) - 1; k >= 0; k-- {
 			parts[batch[k].i] = prev[k]

@@ -136,6 +136,7 @@ func Run(t *testing.T, open func(t *testing.T) dest.Destination) {
 		{"NewerStateRefused", testNewerState},
 		{"RunsRecorded", testRuns},
 		{"ConcurrentWriters", testConcurrent},
+		{"StagedPages", testStaged},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -502,6 +503,74 @@ func testStateWithPage(t *testing.T, ctx context.Context, d dest.Destination) {
 	}
 	if got := ids(t, d, "invoices"); !reflect.DeepEqual(got, []int64{1, 2}) {
 		t.Errorf("after an empty page, invoices = %v, want [1 2]", got)
+	}
+}
+
+// testStaged checks dest.StagedWriter, when the destination has it: pages staged at once stay invisible
+// until committed, each commit saves exactly its page with its state, and a rolled-back or failed
+// page leaves nothing behind.
+func testStaged(t *testing.T, ctx context.Context, d dest.Destination) {
+	sw, ok := d.(dest.StagedWriter)
+	if !ok {
+		return // optional: WritePage is the whole contract
+	}
+	if sw.StageLimit() < 1 {
+		t.Fatalf("StageLimit() = %d, want at least 1", sw.StageLimit())
+	}
+	mustPrepare(t, d, Invoices())
+	stage := func(p *dest.Page) dest.Staged {
+		t.Helper()
+		s, err := sw.StagePage(ctx, p)
+		if err != nil {
+			t.Fatalf("StagePage: %v", err)
+		}
+		return s
+	}
+	pageB := Page(3, 4)
+	wantChildren := len(pageB.Children["invoice_lines"]) + len(pageB.Children["invoice_tags"])
+	a, b, c := stage(Page(1, 2)), stage(pageB), stage(Page(5))
+	if got := ids(t, d, "invoices"); len(got) != 0 {
+		t.Fatalf("staged, uncommitted pages are visible: invoices = %v", got)
+	}
+	cursor := base.Add(-time.Hour)
+	stB := &dest.State{Table: "invoices", Cursor: cursor, Window: window(), UpdatedAt: base}
+	st, err := b.Commit(ctx, stB)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if st.Inserted != 2 || st.Updated != 0 || st.Children != wantChildren {
+		t.Errorf("stats of a committed staged page = %+v, want 2 inserted, %d children", st, wantChildren)
+	}
+	a.Rollback()
+	a.Rollback() // twice is harmless
+	if got := ids(t, d, "invoices"); !reflect.DeepEqual(got, []int64{3, 4}) {
+		t.Errorf("after committing page {3,4} and rolling back {1,2}: invoices = %v, want [3 4]", got)
+	}
+	if got, want := len(read(t, d, "invoice_lines")), len(pageB.Children["invoice_lines"]); got != want {
+		t.Errorf("invoice_lines has %d rows, want the %d of the committed page", got, want)
+	}
+	if s := load(t, d, "invoices"); s == nil || !s.Cursor.Equal(cursor) || !reflect.DeepEqual(s.Window, window()) {
+		t.Errorf("state after the commit = %+v, want the state committed with the page", s)
+	}
+	if _, err := a.Commit(ctx, nil); err == nil {
+		t.Error("Commit after Rollback succeeded; it must fail and save nothing")
+	}
+	// The third page, staged all along, commits on its own without a state: the saved state stays.
+	if _, err := c.Commit(ctx, nil); err != nil {
+		t.Fatalf("Commit without a state: %v", err)
+	}
+	if got := ids(t, d, "invoices"); !reflect.DeepEqual(got, []int64{3, 4, 5}) {
+		t.Errorf("invoices = %v, want [3 4 5]", got)
+	}
+	if s := load(t, d, "invoices"); s == nil || !s.Cursor.Equal(cursor) {
+		t.Errorf("a commit without a state changed the saved state to %+v", s)
+	}
+	// A page the destination refuses is refused at staging, before anything is written.
+	bad := Page(6)
+	bad.Rows[0]["total"] = "not money"
+	if s, err := sw.StagePage(ctx, bad); err == nil {
+		s.Rollback()
+		t.Error("StagePage accepted a row with a non-decimal amount")
 	}
 }
 

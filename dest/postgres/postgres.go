@@ -53,6 +53,11 @@ type DB struct {
 }
 
 var _ dest.Destination = (*DB)(nil)
+var _ dest.StagedWriter = (*DB)(nil)
+
+// minConns: one connection may be pinned by the advisory lock and StageLimit() more by staged pages, and
+// reads (MaxID, states) must still find one free.
+const minConns = 6
 
 // Open connects to dsn (postgres:// or postgresql:// URL, or libpq keyword/value string; libpq PG* environment
 // variables fill what the DSN leaves out) and checks that the server answers.
@@ -76,8 +81,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		// of this pool is a keyed write or a keyed read, so an index is always the right plan.
 		cfg.ConnConfig.RuntimeParams["enable_seqscan"] = "off"
 	}
-	if cfg.MaxConns < 4 {
-		cfg.MaxConns = 4 // one may be pinned by the advisory lock
+	if cfg.MaxConns < minConns {
+		cfg.MaxConns = minConns
 	}
 	d := &DB{schema: schema, prefix: opts.Prefix}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

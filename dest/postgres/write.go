@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -10,11 +11,123 @@ import (
 	"github.com/coupa-connector/coupa-connector/dest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // WritePage upserts the page's parents, replaces their children and saves p.State in one transaction.
 func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, error) {
-	var st dest.WriteStats
+	pb, err := d.pageBatch(p)
+	if err != nil {
+		return dest.WriteStats{}, err
+	}
+	if p.State != nil {
+		q, args, err := d.stateUpsert(p.State)
+		if err != nil {
+			return dest.WriteStats{}, err
+		}
+		pb.batch.Queue(q, args...)
+	}
+	if pb.batch.Len() == 0 {
+		return dest.WriteStats{}, ctx.Err()
+	}
+	// One pipelined round trip, run by the server as one implicit transaction: any failure rolls back all of it.
+	if err := d.pool.SendBatch(ctx, pb.batch).Close(); err != nil {
+		return dest.WriteStats{}, d.wrap("write page of "+pb.table, err)
+	}
+	return pb.stats(), nil
+}
+
+// StageLimit: two pages at once keep a server core busy with one page while the other is encoded, sent
+// or committed; more only queue up on a two-core machine and hold connections.
+func (d *DB) StageLimit() int { return 2 }
+
+// StagePage sends BEGIN and the page's statements in one round trip and keeps the transaction open on a
+// connection of its own until Commit or Rollback.
+func (d *DB) StagePage(ctx context.Context, p *dest.Page) (dest.Staged, error) {
+	pb, err := d.pageBatch(p)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return nil, d.wrap("acquire a connection", err)
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.QueuedQueries = append(b.QueuedQueries, pb.batch.QueuedQueries...)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		// The connection may be left inside a failed transaction: drop it rather than pool it.
+		conn.Conn().Close(context.Background())
+		conn.Release()
+		return nil, d.wrap("write page of "+pb.table, err)
+	}
+	return &stagedPage{d: d, conn: conn, pb: pb}, nil
+}
+
+// stagedPage is a page written in a transaction that is still open on conn.
+type stagedPage struct {
+	d    *DB
+	conn *pgxpool.Conn // nil once committed or rolled back
+	pb   *pageBatch
+}
+
+func (s *stagedPage) Commit(ctx context.Context, st *dest.State) (dest.WriteStats, error) {
+	if s.conn == nil {
+		return dest.WriteStats{}, errors.New("postgres: staged page already committed or rolled back")
+	}
+	b := &pgx.Batch{}
+	if st != nil {
+		q, args, err := s.d.stateUpsert(st)
+		if err != nil {
+			s.Rollback()
+			return dest.WriteStats{}, err
+		}
+		b.Queue(q, args...)
+	}
+	b.Queue("COMMIT")
+	err := s.conn.SendBatch(ctx, b).Close()
+	if err == nil && s.conn.Conn().PgConn().TxStatus() != 'I' {
+		// COMMIT of a transaction that had failed answers ROLLBACK without an error.
+		err = errors.New("the transaction was rolled back")
+	}
+	if err != nil {
+		s.conn.Conn().Close(context.Background())
+		s.conn.Release()
+		s.conn = nil
+		return dest.WriteStats{}, s.d.wrap("commit page of "+s.pb.table, err)
+	}
+	s.conn.Release()
+	s.conn = nil
+	return s.pb.stats(), nil
+}
+
+func (s *stagedPage) Rollback() {
+	if s.conn == nil {
+		return
+	}
+	if _, err := s.conn.Exec(context.Background(), "ROLLBACK"); err != nil {
+		s.conn.Conn().Close(context.Background())
+	}
+	s.conn.Release()
+	s.conn = nil
+}
+
+// pageBatch is a page's statements, validated and encoded, and what they report once run.
+type pageBatch struct {
+	table    string
+	batch    *pgx.Batch
+	parents  int
+	inserted int // parents the upsert inserted (filled in as its result is read)
+	children int
+}
+
+func (pb *pageBatch) stats() dest.WriteStats {
+	return dest.WriteStats{Inserted: pb.inserted, Updated: pb.parents - pb.inserted, Children: pb.children}
+}
+
+// pageBatch upserts the page's parents and replaces their children. Everything is validated before
+// anything is sent: a bad page costs no round trip.
+func (d *DB) pageBatch(p *dest.Page) (*pageBatch, error) {
 	plan := d.plan(p.Table)
 	synced := p.SyncedAt.UTC()
 	if p.SyncedAt.IsZero() {
@@ -24,7 +137,7 @@ func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, erro
 	// Last row of an id wins: ON CONFLICT refuses to touch one row twice in a statement.
 	parents, ids, err := parentRows(plan, p.Rows, synced)
 	if err != nil {
-		return st, err
+		return nil, err
 	}
 
 	parentSet := make(map[int64]bool, len(ids))
@@ -33,27 +146,25 @@ func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, erro
 	}
 	for name := range p.Children {
 		if plan.child(name) == nil {
-			return st, fmt.Errorf("postgres: page of %s has rows for %s, which is not one of its child tables", plan.name, name)
+			return nil, fmt.Errorf("postgres: page of %s has rows for %s, which is not one of its child tables", plan.name, name)
 		}
 	}
 	childVals := make([][][]any, len(plan.children))
 	for i, cp := range plan.children {
 		if childVals[i], err = childRows(cp, p.Children[cp.source], parentSet, synced); err != nil {
-			return st, err
+			return nil, err
 		}
 	}
-	// Everything is validated before anything is sent: a bad page costs no round trip. The batch is one
-	// pipelined round trip and runs as one implicit transaction: any failure rolls back all of it.
-	b := &pgx.Batch{}
+	pb := &pageBatch{table: plan.name, batch: &pgx.Batch{}, parents: len(ids)}
 	if len(parents) > 0 {
-		b.Queue(plan.upsert, columns(parents, plan.cols)...).Query(func(rows pgx.Rows) error {
+		pb.batch.Queue(plan.upsert, columns(parents, plan.cols)...).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var inserted bool
 				if err := rows.Scan(&inserted); err != nil {
 					return err
 				}
 				if inserted {
-					st.Inserted++
+					pb.inserted++
 				}
 			}
 			return rows.Err()
@@ -61,28 +172,14 @@ func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, erro
 	}
 	for i, cp := range plan.children {
 		if len(ids) > 0 {
-			b.Queue(cp.delete, ids)
+			pb.batch.Queue(cp.delete, ids)
 		}
 		if rows := childVals[i]; len(rows) > 0 {
-			b.Queue(cp.upsert, columns(rows, cp.cols)...)
-			st.Children += len(rows)
+			pb.batch.Queue(cp.upsert, columns(rows, cp.cols)...)
+			pb.children += len(rows)
 		}
 	}
-	if p.State != nil {
-		q, args, err := d.stateUpsert(p.State)
-		if err != nil {
-			return dest.WriteStats{}, err
-		}
-		b.Queue(q, args...)
-	}
-	if b.Len() == 0 {
-		return st, ctx.Err()
-	}
-	if err := d.pool.SendBatch(ctx, b).Close(); err != nil {
-		return dest.WriteStats{}, d.wrap("write page of "+plan.name, err)
-	}
-	st.Updated = len(ids) - st.Inserted
-	return st, nil
+	return pb, nil
 }
 
 // columns transposes rows into one typed array per column, the shape unnest takes. Typed element values
