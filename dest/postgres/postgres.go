@@ -18,6 +18,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coupa-connector/coupa-connector/dest"
 	"github.com/jackc/pgx/v5"
@@ -47,6 +48,9 @@ type DB struct {
 
 	lockMu   sync.Mutex
 	lockConn *pgxpool.Conn // holds the session advisory lock; nil until taken
+
+	fresh  freshIDs     // which parent ids cannot be in a table yet (copy.go)
+	copied atomic.Int64 // pages staged by COPY, for the tests
 
 	plans   sync.Map // table signature -> *tablePlan
 	sources sync.Map // catalog table name -> its latest *tablePlan (for ReadRows)

@@ -16,10 +16,11 @@ import (
 
 // WritePage upserts the page's parents, replaces their children and saves p.State in one transaction.
 func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, error) {
-	pb, err := d.pageBatch(p)
+	pr, err := d.rowsOf(p)
 	if err != nil {
 		return dest.WriteStats{}, err
 	}
+	pb := pr.upsertBatch()
 	if p.State != nil {
 		q, args, err := d.stateUpsert(p.State)
 		if err != nil {
@@ -34,6 +35,7 @@ func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, erro
 	if err := d.pool.SendBatch(ctx, pb.batch).Close(); err != nil {
 		return dest.WriteStats{}, d.wrap("write page of "+pb.table, err)
 	}
+	d.fresh.written(pb.table, pr.ids)
 	return pb.stats(), nil
 }
 
@@ -41,10 +43,11 @@ func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, erro
 // or committed; more only queue up on a two-core machine and hold connections.
 func (d *DB) StageLimit() int { return 2 }
 
-// StagePage sends BEGIN and the page's statements in one round trip and keeps the transaction open on a
-// connection of its own until Commit or Rollback.
+// StagePage writes the page in a transaction it keeps open on a connection of its own until Commit or
+// Rollback: by COPY when every parent of the page is new to the table (see copy.go), else by BEGIN and
+// the upsert statements pipelined in one round trip.
 func (d *DB) StagePage(ctx context.Context, p *dest.Page) (dest.Staged, error) {
-	pb, err := d.pageBatch(p)
+	pr, err := d.rowsOf(p)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +55,26 @@ func (d *DB) StagePage(ctx context.Context, p *dest.Page) (dest.Staged, error) {
 	if err != nil {
 		return nil, d.wrap("acquire a connection", err)
 	}
+	fresh, err := d.fresh.allNew(ctx, d, pr)
+	if err != nil {
+		conn.Release()
+		return nil, err
+	}
+	if fresh {
+		err := copyPage(ctx, conn, pr)
+		if err == nil {
+			d.copied.Add(1)
+			pb := &pageBatch{table: pr.plan.name, parents: len(pr.ids), inserted: len(pr.ids), children: pr.childCount()}
+			return &stagedPage{d: d, conn: conn, pb: pb, ids: pr.ids}, nil
+		}
+		if !isUniqueViolation(err) || !rollback(ctx, conn) {
+			conn.Conn().Close(context.Background())
+			conn.Release()
+			return nil, d.wrap("write page of "+pr.plan.name, err)
+		}
+		// A row was there after all (a line that moved between parents): the upsert handles it.
+	}
+	pb := pr.upsertBatch()
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.QueuedQueries = append(b.QueuedQueries, pb.batch.QueuedQueries...)
@@ -61,7 +84,7 @@ func (d *DB) StagePage(ctx context.Context, p *dest.Page) (dest.Staged, error) {
 		conn.Release()
 		return nil, d.wrap("write page of "+pb.table, err)
 	}
-	return &stagedPage{d: d, conn: conn, pb: pb}, nil
+	return &stagedPage{d: d, conn: conn, pb: pb, ids: pr.ids}, nil
 }
 
 // stagedPage is a page written in a transaction that is still open on conn.
@@ -69,6 +92,7 @@ type stagedPage struct {
 	d    *DB
 	conn *pgxpool.Conn // nil once committed or rolled back
 	pb   *pageBatch
+	ids  []int64 // its parents, recorded as written once committed
 }
 
 func (s *stagedPage) Commit(ctx context.Context, st *dest.State) (dest.WriteStats, error) {
@@ -98,6 +122,7 @@ func (s *stagedPage) Commit(ctx context.Context, st *dest.State) (dest.WriteStat
 	}
 	s.conn.Release()
 	s.conn = nil
+	s.d.fresh.written(s.pb.table, s.ids)
 	return s.pb.stats(), nil
 }
 
@@ -125,21 +150,27 @@ func (pb *pageBatch) stats() dest.WriteStats {
 	return dest.WriteStats{Inserted: pb.inserted, Updated: pb.parents - pb.inserted, Children: pb.children}
 }
 
-// pageBatch upserts the page's parents and replaces their children. Everything is validated before
-// anything is sent: a bad page costs no round trip.
-func (d *DB) pageBatch(p *dest.Page) (*pageBatch, error) {
+// pageRows is a page validated and converted to column values in plan order.
+type pageRows struct {
+	plan     *tablePlan
+	parents  [][]any
+	ids      []int64   // parent ids, one per row of parents
+	children [][][]any // per child plan
+}
+
+// rowsOf validates p and converts its rows. Everything is validated before anything is sent: a bad page
+// costs no round trip.
+func (d *DB) rowsOf(p *dest.Page) (*pageRows, error) {
 	plan := d.plan(p.Table)
 	synced := p.SyncedAt.UTC()
 	if p.SyncedAt.IsZero() {
 		synced = time.Now().UTC()
 	}
-
 	// Last row of an id wins: ON CONFLICT refuses to touch one row twice in a statement.
 	parents, ids, err := parentRows(plan, p.Rows, synced)
 	if err != nil {
 		return nil, err
 	}
-
 	parentSet := make(map[int64]bool, len(ids))
 	for _, id := range ids {
 		parentSet[id] = true
@@ -149,15 +180,29 @@ func (d *DB) pageBatch(p *dest.Page) (*pageBatch, error) {
 			return nil, fmt.Errorf("postgres: page of %s has rows for %s, which is not one of its child tables", plan.name, name)
 		}
 	}
-	childVals := make([][][]any, len(plan.children))
+	pr := &pageRows{plan: plan, parents: parents, ids: ids, children: make([][][]any, len(plan.children))}
 	for i, cp := range plan.children {
-		if childVals[i], err = childRows(cp, p.Children[cp.source], parentSet, synced); err != nil {
+		if pr.children[i], err = childRows(cp, p.Children[cp.source], parentSet, synced); err != nil {
 			return nil, err
 		}
 	}
-	pb := &pageBatch{table: plan.name, batch: &pgx.Batch{}, parents: len(ids)}
-	if len(parents) > 0 {
-		pb.batch.Queue(plan.upsert, columns(parents, plan.cols)...).Query(func(rows pgx.Rows) error {
+	return pr, nil
+}
+
+func (pr *pageRows) childCount() int {
+	n := 0
+	for _, rows := range pr.children {
+		n += len(rows)
+	}
+	return n
+}
+
+// upsertBatch upserts the page's parents and replaces their children.
+func (pr *pageRows) upsertBatch() *pageBatch {
+	plan := pr.plan
+	pb := &pageBatch{table: plan.name, batch: &pgx.Batch{}, parents: len(pr.ids), children: pr.childCount()}
+	if len(pr.parents) > 0 {
+		pb.batch.Queue(plan.upsert, columns(pr.parents, plan.cols)...).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var inserted bool
 				if err := rows.Scan(&inserted); err != nil {
@@ -171,15 +216,14 @@ func (d *DB) pageBatch(p *dest.Page) (*pageBatch, error) {
 		})
 	}
 	for i, cp := range plan.children {
-		if len(ids) > 0 {
-			pb.batch.Queue(cp.delete, ids)
+		if len(pr.ids) > 0 {
+			pb.batch.Queue(cp.delete, pr.ids)
 		}
-		if rows := childVals[i]; len(rows) > 0 {
+		if rows := pr.children[i]; len(rows) > 0 {
 			pb.batch.Queue(cp.upsert, columns(rows, cp.cols)...)
-			pb.children += len(rows)
 		}
 	}
-	return pb, nil
+	return pb
 }
 
 // columns transposes rows into one typed array per column, the shape unnest takes. Typed element values
