@@ -187,7 +187,7 @@ func setupOverhead(fs *flag.FlagSet, c *common) func(context.Context) ([]*report
 			return nil, err
 		}
 		r := &report{scenario: "overhead", title: fmt.Sprintf("our own cost: %s invoices, zero latency, no rate limit", num(float64(*invoices), 0)),
-			header: []string{"destination", "invoices/s", "rows/s (with lines)", "connector CPU µs/invoice", "database server CPU µs/invoice", "simulator CPU µs/invoice", "cores busy", "share of wall in WritePage", "seconds", "target (SQLite ≥ 10,000/s)"}}
+			header: []string{"destination", "invoices/s", "rows/s (with lines)", "connector CPU µs/invoice", "database server CPU µs/invoice", "simulator CPU µs/invoice", "cores busy", "share of wall in writes", "seconds", "target"}}
 		h, err := startSim(simOpts{Scale: *invoices, Seed: c.seed, Rate: -1, Child: !*inproc})
 		if err != nil {
 			return nil, err
@@ -239,9 +239,13 @@ func setupOverhead(fs *flag.FlagSet, c *common) func(context.Context) ([]*report
 				s.add("sec", res.Wall.Seconds())
 			}
 			target := "–"
-			if kind == "sqlite" {
+			switch want := map[string]float64{"postgres": 1, "parquet": 2}[kind]; {
+			case kind == "sqlite":
 				sqliteRPS, sqliteRows = s.med("rps"), s.med("rows")
-				target = verdict(sqliteRPS >= 10_000)
+				target = "≥ 10,000/s: " + verdict(sqliteRPS >= 10_000)
+			case want > 0 && sqliteRPS > 0:
+				x := s.med("rps") / sqliteRPS
+				target = fmt.Sprintf("%s× SQLite, ≥ %s×: %s", num(x, 2), num(want, 0), verdict(x >= want))
 			}
 			server := "– (in this process)"
 			if kind == "postgres" {
@@ -259,7 +263,7 @@ func setupOverhead(fs *flag.FlagSet, c *common) func(context.Context) ([]*report
 		}
 		r.note("The simulator runs in %s; 'connector CPU' is this process's user+system time (getrusage) per invoice: HTTP client, JSON decoding, mapping to rows and, for SQLite and Parquet, the database engine or file encoder itself (they run in process). For PostgreSQL the server's CPU (the postmaster and its backends, from /proc) and for the simulator child its CPU (from /proc) are shown apart; 'cores busy' is all three together ÷ wall time, so a figure near the machine's core count means the run was CPU-bound on this machine. Rows/s counts invoices plus their invoice lines.", where)
 		r.note("Each run syncs into a new, empty destination with concurrency %d; the machine has %d cores shared by the connector, the simulator and the database, so these figures are a floor.", *concurrency, describeMachine().CPUs)
-		r.note("'Share of wall in WritePage' adds up the time the sync spent inside the destination's WritePage. Commits are serialised (extract holds the table's state lock across WritePage so that checkpoints only move forward, and SQLite has one writer), so when this share nears 100%% the destination's commit is the bottleneck, whatever the concurrency.")
+		r.note("'Share of wall in writes' adds up the time the sync spent writing pages (WritePage, or StagePage and Commit). SQLite and Parquet write one transaction at a time, so a share near 100%% means the destination is the bottleneck; PostgreSQL stages two pages at once (dest.StagedWriter), so its share can reach 200%%. The targets of issue 5 compare each destination's invoices/s with SQLite's medians in the same invocation.")
 		if sqliteRPS > 0 && sqliteRPS < 10_000 {
 			r.note("Target missed if 'records' means invoices: %s invoices/s into SQLite (%s rows/s counting their lines, which meets 10,000 rows/s). See 'share of wall in WritePage' and 'cores busy': when WritePage takes most of the wall time while the cores are not saturated, the serial SQLite commit (modernc.org/sqlite, C transpiled to Go) bounds the run; committing several pages per transaction, or taking the checkpoint lock only around the state update, would lift it. -cpuprofile shows the hot spots.",
 				num(sqliteRPS, 0), num(sqliteRows, 0))

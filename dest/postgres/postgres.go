@@ -1,5 +1,6 @@
 // Package postgres is the PostgreSQL destination: typed tables in one schema (default "coupa"), each page
-// upserted (unchanged rows skipped) with its children and checkpoint in one pipelined transaction.
+// written with its children and checkpoint in one transaction: COPY when its parents are new to the table
+// (copy.go), else an upsert that skips unchanged rows. Pages are staged two at a time (dest.StagedWriter).
 //
 // Types: bigint, numeric (money, exact: decimal text in, the same text out), timestamptz, boolean, text, and
 // json for custom_fields and _extra (json, not jsonb, keeps the API's document byte for byte; cast to jsonb
