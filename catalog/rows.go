@@ -329,17 +329,6 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("want a datetime like 2024-04-01T02:16:48+03:00, got %s", describe(s))
 }
 
-func compactJSON(v any) (string, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	// Coupa text (supplier names with "&") is stored as written, not as \u0026.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return "", err
-	}
-	return string(bytes.TrimRight(b.Bytes(), "\n")), nil
-}
-
 // describe names a bad value for an error message without dumping large objects.
 func describe(v any) string {
 	switch x := v.(type) {
