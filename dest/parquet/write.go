@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -474,18 +475,36 @@ func (d *Dir) roll() error {
 			os.Remove(f.tmp) // no-op once renamed
 		}
 	}()
-	// A page adds its children before its parent, so children's buffers come first.
+	// Each table's part is encoded, compressed and fsynced on its own goroutine: a roll holds up every
+	// page behind it, and parents, lines and charges then take the time of the largest, not the sum.
+	// Part numbers are chosen first, one goroutine at a time. A page adds its children before its
+	// parent, so children's buffers come first.
+	var todo []*buffer
 	for _, b := range d.bufs {
-		if len(b.rows) == 0 {
+		if len(b.rows) > 0 {
+			todo = append(todo, b)
+		}
+	}
+	parts := make([]written, len(todo))
+	errs := make([]error, len(todo))
+	for i, b := range todo {
+		parts[i], errs[i] = d.partName(b)
+	}
+	var wg sync.WaitGroup
+	for i, b := range todo {
+		if errs[i] != nil {
 			continue
 		}
-		w, err := d.writePart(b)
-		if w.tmp != "" {
-			files = append(files, w)
+		wg.Go(func() { errs[i] = writePart(parts[i], b) })
+	}
+	wg.Wait()
+	for i := range todo {
+		if parts[i].tmp != "" {
+			files = append(files, parts[i])
 		}
-		if err != nil {
-			return err
-		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if err := d.appendIndex(); err != nil {
 		return err
@@ -530,8 +549,8 @@ func (d *Dir) roll() error {
 	return nil
 }
 
-// writePart writes one buffer to a temp file in its run directory and fsyncs it.
-func (d *Dir) writePart(b *buffer) (written, error) {
+// partName creates b's run directory and names its next part.
+func (d *Dir) partName(b *buffer) (written, error) {
 	runDir := filepath.Join(d.root, b.plan.name, fmt.Sprintf("run=%d", d.run))
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return written{}, fmt.Errorf("parquet: create %s: %v", runDir, unwrapPath(err))
@@ -541,11 +560,16 @@ func (d *Dir) writePart(b *buffer) (written, error) {
 		return written{}, err
 	}
 	name := fmt.Sprintf("part-%05d.parquet", n)
-	w := written{tmp: filepath.Join(runDir, "."+name+".tmp"), final: filepath.Join(runDir, name),
-		rel: filepath.ToSlash(filepath.Join(b.plan.name, fmt.Sprintf("run=%d", d.run), name))}
+	return written{tmp: filepath.Join(runDir, "."+name+".tmp"), final: filepath.Join(runDir, name),
+		rel: filepath.ToSlash(filepath.Join(b.plan.name, fmt.Sprintf("run=%d", d.run), name))}, nil
+}
+
+// writePart writes one buffer to w's temp file and fsyncs it. It touches nothing of the Dir, so parts
+// of different tables are written at once.
+func writePart(w written, b *buffer) error {
 	f, err := os.OpenFile(w.tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
-		return written{}, fmt.Errorf("parquet: create %s: %v", w.tmp, unwrapPath(err))
+		return fmt.Errorf("parquet: create %s: %v", w.tmp, unwrapPath(err))
 	}
 	pw := pq.NewWriter(f, b.plan.schema, pq.Compression(&zstdFastest))
 	_, err = pw.WriteRows(b.rows)
@@ -559,9 +583,9 @@ func (d *Dir) writePart(b *buffer) (written, error) {
 		err = cerr
 	}
 	if err != nil {
-		return w, fmt.Errorf("parquet: write %s: %v", w.final, unwrapPath(err))
+		return fmt.Errorf("parquet: write %s: %v", w.final, unwrapPath(err))
 	}
-	return w, nil
+	return nil
 }
 
 // partNumber continues after the highest part already in runDir (a crashed run may have left some).
