@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -182,6 +184,10 @@ func parseQuery(raw string, maxLimit int, rejectOver bool) (*query, error) {
 				return nil, bad("dir must be asc or desc, got %q", v)
 			}
 		case nk == "fields":
+			if c, ok := compiledFields.Load(v); ok {
+				q.fields, q.proj = c.(*compiledSpec).fields, c.(*compiledSpec).proj
+				continue
+			}
 			if err := json.Unmarshal([]byte(v), &q.fields); err != nil || q.fields == nil {
 				return nil, bad("fields must be a JSON array such as [\"id\",{\"supplier\":[\"name\"]}]")
 			}
@@ -189,6 +195,9 @@ func parseQuery(raw string, maxLimit int, rejectOver bool) (*query, error) {
 				return nil, err
 			}
 			q.proj = compileFields(q.fields)
+			if compiledCount.Add(1) <= maxCompiledFields {
+				compiledFields.Store(v, &compiledSpec{q.fields, q.proj})
+			}
 		case nk == "return_object":
 			switch v {
 			case "none", "limited", "shallow":
@@ -488,6 +497,51 @@ func (f *filter) matches(o obj, loc *time.Location) (bool, error) {
 type projection struct {
 	at  map[string]int // attribute name, in its normalised and its dashed spelling -> output position
 	sub []*projection  // per output position: an association's own fields, nil for an attribute
+	// last is the layout of the last record applied: records of a table list their attributes in the
+	// same order, so the next one is matched by comparing keys instead of hashing them.
+	last atomic.Pointer[layout]
+}
+
+// layout maps a record's attribute order to the projection's output.
+type layout struct {
+	keys  []string // the record's attribute names, in order
+	from  []int    // per output position: the index of the record's attribute, -1 when it lacks it
+	found int
+}
+
+func (l *layout) fits(o obj) bool {
+	if len(l.keys) != len(o) {
+		return false
+	}
+	for i := range o {
+		if o[i].k != l.keys[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *projection) layoutOf(o obj) *layout {
+	if l := p.last.Load(); l != nil && l.fits(o) {
+		return l
+	}
+	l := &layout{keys: make([]string, len(o)), from: make([]int, len(p.sub))}
+	for i := range l.from {
+		l.from[i] = -1
+	}
+	for i := range o {
+		l.keys[i] = o[i].k
+		pos, ok := p.at[o[i].k]
+		if !ok && hasUpper(o[i].k) {
+			pos, ok = p.at[norm(o[i].k)]
+		}
+		if ok && l.from[pos] < 0 {
+			l.from[pos] = i
+			l.found++
+		}
+	}
+	p.last.Store(l)
+	return l
 }
 
 func compileFields(spec []any) *projection {
@@ -522,46 +576,42 @@ func compileFields(spec []any) *projection {
 
 // apply keeps the fields p asks for, in the order they were asked, recursively.
 func (p *projection) apply(o obj) obj {
-	var small [64]int
-	slot := small[:0]
-	if len(p.sub) > len(small) {
-		slot = make([]int, 0, len(p.sub))
-	}
-	slot = slot[:len(p.sub)]
-	clear(slot)
-	found := 0
-	for i := range o {
-		pos, ok := p.at[o[i].k]
-		if !ok && hasUpper(o[i].k) {
-			pos, ok = p.at[norm(o[i].k)]
-		}
-		if ok && slot[pos] == 0 {
-			slot[pos] = i + 1
-			found++
-		}
-	}
-	out := make(obj, 0, found)
-	for pos, s := range slot {
-		if s == 0 {
+	l := p.layoutOf(o)
+	out := make(obj, 0, l.found)
+	for pos, i := range l.from {
+		if i < 0 {
 			continue
 		}
-		f := o[s-1]
+		f := o[i]
 		if sub := p.sub[pos]; sub != nil {
 			switch v := f.v.(type) {
 			case obj:
 				f.v = sub.apply(v)
 			case []obj:
-				l := make([]obj, len(v))
+				list := make([]obj, len(v))
 				for j := range v {
-					l[j] = sub.apply(v[j])
+					list[j] = sub.apply(v[j])
 				}
-				f.v = l
+				f.v = list
 			}
 		}
 		out = append(out, f)
 	}
 	return out
 }
+
+// compiledFields caches compiled `fields` parameters by their text: a sync sends the same one with every
+// page. The cache stops growing at maxCompiledFields distinct texts.
+var compiledFields sync.Map // string -> *compiledSpec
+
+type compiledSpec struct {
+	fields []any
+	proj   *projection
+}
+
+var compiledCount atomic.Int64
+
+const maxCompiledFields = 256
 
 // shallow keeps every attribute but reduces associations to their ids.
 func shallow(o obj) obj {
