@@ -200,6 +200,12 @@ func TestFilesAreTypedZstdHiveParts(t *testing.T) {
 }
 
 func TestFailedRollLeavesNoVisiblePartAndNoState(t *testing.T) {
+	// A disk fills up while the parts are written (every part fails, at once), or at the rename.
+	t.Run("WritingParts", func(t *testing.T) { testFailedRoll(t, &testHookWritePart) })
+	t.Run("Renaming", func(t *testing.T) { testFailedRoll(t, &testHookBeforeRename) })
+}
+
+func testFailedRoll(t *testing.T, hook *func(string) error) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	d := openDir(t, dir, 0)
@@ -216,8 +222,8 @@ func TestFailedRollLeavesNoVisiblePartAndNoState(t *testing.T) {
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, stateFile))
 
-	testHookBeforeRename = func(string) error { return syscall.ENOSPC }
-	defer func() { testHookBeforeRename = nil }()
+	*hook = func(string) error { return syscall.ENOSPC }
+	defer func() { *hook = nil }()
 	p = desttest.Page(2)
 	p.State = &dest.State{Table: "invoices", Cursor: t0.Add(time.Hour)}
 	if _, err := d.WritePage(ctx, p); err != nil {
@@ -227,7 +233,7 @@ func TestFailedRollLeavesNoVisiblePartAndNoState(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no space left") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("roll on a full disk: %v, want a one-line error naming the cause", err)
 	}
-	testHookBeforeRename = nil
+	*hook = nil
 	if _, err := d.WritePage(ctx, desttest.Page(3)); err == nil {
 		t.Error("a write after a failed roll was accepted: the buffered pages were lost, so the Dir must refuse")
 	}

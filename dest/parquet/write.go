@@ -445,8 +445,9 @@ func (d *Dir) LiveIDs(_ context.Context, table string) ([]int64, error) {
 	return out, nil
 }
 
-// testHookBeforeRename lets tests fail a roll between writing a part and renaming it.
-var testHookBeforeRename func(tmp string) error
+// testHookBeforeRename lets tests fail a roll between writing a part and renaming it, and
+// testHookWritePart fail the writing of a part, as a full disk would.
+var testHookBeforeRename, testHookWritePart func(tmp string) error
 
 // flushLocked rolls every pending buffer into part files, then saves the pending states. Order, for crash
 // safety: parts written and fsynced under temp names; id index appended and fsynced; parts renamed,
@@ -503,8 +504,10 @@ func (d *Dir) roll() error {
 			files = append(files, parts[i])
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
+	for _, err := range errs {
+		if err != nil {
+			return err // the first: errors are one line, and a full disk fails every part alike
+		}
 	}
 	if err := d.appendIndex(); err != nil {
 		return err
@@ -567,6 +570,11 @@ func (d *Dir) partName(b *buffer) (written, error) {
 // writePart writes one buffer to w's temp file and fsyncs it. It touches nothing of the Dir, so parts
 // of different tables are written at once.
 func writePart(w written, b *buffer) error {
+	if testHookWritePart != nil {
+		if err := testHookWritePart(w.tmp); err != nil {
+			return fmt.Errorf("parquet: write %s: %v", w.final, err)
+		}
+	}
 	f, err := os.OpenFile(w.tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("parquet: create %s: %v", w.tmp, unwrapPath(err))
