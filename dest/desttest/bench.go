@@ -81,6 +81,7 @@ func BenchWritePage(b *testing.B, d dest.Destination) {
 	for i := range pages {
 		pages[i] = BenchPage(tbl, int64(i*size+1), size)
 	}
+	sw := dest.Staging(d)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -95,7 +96,13 @@ func BenchWritePage(b *testing.B, d dest.Destination) {
 				l["id"] = l["id"].(int64) + int64(len(pages)*size*10)
 			}
 		}
-		if _, err := d.WritePage(ctx, p); err != nil {
+		// Through dest.Staging, as a sync writes: WritePage for SQLite and Parquet, StagePage and
+		// Commit (COPY of new rows) for PostgreSQL.
+		s, err := sw.StagePage(ctx, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Commit(ctx, p.State); err != nil {
 			b.Fatal(err)
 		}
 		i++
