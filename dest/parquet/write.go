@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -141,9 +143,59 @@ func (p *tablePlan) child(source string) *tablePlan {
 }
 
 // buffer holds a table's rows until the next roll.
+// buffer holds a part's rows column by column, the order parquet-go writes them in: transposing each
+// page as it arrives is cheaper than handing parquet-go rows to take apart.
 type buffer struct {
 	plan *tablePlan
-	rows []pq.Row
+	cols []chunks // per leaf column of plan.schema
+	n    int      // rows
+}
+
+// chunks is a column's values in fixed-size slices: growing one slice would copy the column over and
+// over, and the garbage collector would scan every copy.
+type chunks [][]pq.Value
+
+const chunkLen = 4096
+
+// arena hands out the rows of one page from slabs reused page after page (under d.mu): add copies them
+// into the buffer's columns, so a page's rows are garbage the moment it is added.
+type arena struct {
+	slabs [][]pq.Value
+	at    int // slab in use
+}
+
+const slabLen = 1 << 14
+
+func (a *arena) reset() {
+	for i := range a.slabs {
+		a.slabs[i] = a.slabs[i][:0]
+	}
+	a.at = 0
+}
+
+func (a *arena) row(n int) pq.Row {
+	if n > slabLen {
+		return make(pq.Row, n)
+	}
+	for {
+		if a.at == len(a.slabs) {
+			a.slabs = append(a.slabs, make([]pq.Value, 0, slabLen))
+		}
+		s := &a.slabs[a.at]
+		if len(*s)+n <= cap(*s) {
+			*s = (*s)[:len(*s)+n]
+			return pq.Row((*s)[len(*s)-n : len(*s) : len(*s)])
+		}
+		a.at++
+	}
+}
+
+func (c *chunks) add(v pq.Value) {
+	if n := len(*c); n == 0 || len((*c)[n-1]) == chunkLen {
+		*c = append(*c, make([]pq.Value, 0, chunkLen))
+	}
+	last := &(*c)[len(*c)-1]
+	*last = append(*last, v)
 }
 
 type idxRec struct {
@@ -197,6 +249,7 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.scratch.reset()
 	if d.broken != nil {
 		return st, d.broken
 	}
@@ -210,7 +263,7 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 		if !ok {
 			return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r["id"])
 		}
-		row, err := encode(plan, r, upsertOp, version, synced)
+		row, err := encode(plan, r, upsertOp, version, synced, d.scratch.row(len(plan.index)))
 		if err != nil {
 			return dest.WriteStats{}, fmt.Errorf("parquet: %s id %d: %w", plan.name, id, err)
 		}
@@ -230,7 +283,7 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 	children := make([][]pq.Row, len(plan.children))
 	for i, cp := range plan.children {
 		for n, r := range p.Children[cp.source] {
-			row, err := encode(cp, r, upsertOp, version, synced)
+			row, err := encode(cp, r, upsertOp, version, synced, d.scratch.row(len(cp.index)))
 			if err != nil {
 				return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: %w", cp.name, n, err)
 			}
@@ -300,16 +353,23 @@ func (d *Dir) add(p *tablePlan, rows []pq.Row) {
 		}
 	}
 	if b == nil {
-		b = &buffer{plan: p}
+		b = &buffer{plan: p, cols: make([]chunks, len(p.index))}
 		d.bufs = append(d.bufs, b)
 	}
-	b.rows = append(b.rows, rows...)
+	for _, row := range rows {
+		for i, v := range row {
+			b.cols[i].add(v)
+		}
+	}
+	b.n += len(rows)
 	d.pendRows += len(rows)
 }
 
 // encode turns a row into a Parquet row of p's schema, refusing unknown columns and wrong Go types.
-func encode(p *tablePlan, r catalog.Row, op []byte, version int64, synced time.Time) (pq.Row, error) {
-	row := make(pq.Row, len(p.index))
+func encode(p *tablePlan, r catalog.Row, op []byte, version int64, synced time.Time, row pq.Row) (pq.Row, error) {
+	if len(row) != len(p.index) {
+		row = make(pq.Row, len(p.index))
+	}
 	set := 0
 	for n := range p.cols {
 		c := &p.cols[n]
@@ -411,7 +471,7 @@ func (d *Dir) MarkDeleted(_ context.Context, table string, ids []int64, at time.
 		if _, ok := known[id]; !ok {
 			continue
 		}
-		row, err := encode(plan, catalog.Row{"id": id}, deleteOp, version, at.UTC())
+		row, err := encode(plan, catalog.Row{"id": id}, deleteOp, version, at.UTC(), nil)
 		if err != nil {
 			return err
 		}
@@ -482,7 +542,7 @@ func (d *Dir) roll() error {
 	// parent, so children's buffers come first.
 	var todo []*buffer
 	for _, b := range d.bufs {
-		if len(b.rows) > 0 {
+		if b.n > 0 {
 			todo = append(todo, b)
 		}
 	}
@@ -580,7 +640,7 @@ func writePart(w written, b *buffer) error {
 		return fmt.Errorf("parquet: create %s: %v", w.tmp, unwrapPath(err))
 	}
 	pw := pq.NewWriter(f, b.plan.schema, pq.Compression(&zstdFastest))
-	_, err = pw.WriteRows(b.rows)
+	err = writeColumns(pw, b)
 	if err == nil {
 		err = pw.Close()
 	}
@@ -592,6 +652,46 @@ func writePart(w written, b *buffer) error {
 	}
 	if err != nil {
 		return fmt.Errorf("parquet: write %s: %v", w.final, unwrapPath(err))
+	}
+	return nil
+}
+
+// writeColumns hands each column's values to its column writer, the columns spread over the cores:
+// encoding and compressing them is most of a roll's work. Every column gets all b.n rows.
+func writeColumns(pw *pq.Writer, b *buffer) error {
+	cws := pw.ColumnWriters()
+	if len(cws) != len(b.cols) {
+		return fmt.Errorf("parquet: %s has %d columns, its buffer %d", b.plan.name, len(cws), len(b.cols))
+	}
+	next := atomic.Int64{}
+	errs := make([]error, len(cws))
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(cws)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(cws); i = int(next.Add(1) - 1) {
+				n, err := 0, error(nil)
+				for _, c := range b.cols[i] {
+					var k int
+					if k, err = cws[i].WriteRowValues(c); err != nil {
+						break
+					}
+					n += k
+				}
+				if err == nil && n != b.n {
+					err = fmt.Errorf("column %d took %d rows of %d", i, n, b.n)
+				}
+				if err == nil {
+					err = cws[i].Close()
+				}
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("parquet: encode %s: %w", b.plan.name, err)
+		}
 	}
 	return nil
 }
