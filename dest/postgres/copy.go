@@ -180,10 +180,11 @@ func appendCopyText(b []byte, v any) []byte {
 		}
 		return append(b, 'f')
 	case time.Time:
-		// Microseconds, as timestamptz keeps them; the offset makes the instant exact whatever the
-		// session's TimeZone.
-		return x.UTC().AppendFormat(b, "2006-01-02 15:04:05.999999-07")
+		return appendTimestamp(b, x)
 	case string:
+		if !strings.ContainsAny(x, "\\\t\n\r") {
+			return append(b, x...)
+		}
 		for i := 0; i < len(x); i++ {
 			switch c := x[i]; c {
 			case '\\':
@@ -213,4 +214,42 @@ func isUniqueViolation(err error) bool {
 func rollback(ctx context.Context, conn *pgxpool.Conn) bool {
 	_, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 	return err == nil
+}
+
+// appendTimestamp writes t in UTC as 2006-01-02 15:04:05.999999+00: microseconds, as timestamptz keeps
+// them, and an explicit offset, so the instant is exact whatever the session's TimeZone. Written by hand:
+// time.AppendFormat was a tenth of a page's COPY cost.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, min, sec := t.Clock()
+	if year < 1 || year > 9999 {
+		return t.AppendFormat(b, "2006-01-02 15:04:05.999999-07")
+	}
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, ' ')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, min, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	if us := t.Nanosecond() / 1000; us != 0 {
+		b = append(b, '.')
+		b = appendDigits(b, us, 6)
+	}
+	return append(b, '+', '0', '0')
+}
+
+// appendDigits appends v (non-negative) zero-padded to width digits.
+func appendDigits(b []byte, v, width int) []byte {
+	var d [10]byte
+	for i := width - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:width]...)
 }

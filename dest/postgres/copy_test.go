@@ -149,3 +149,19 @@ func TestFreshIDSpans(t *testing.T) {
 		}
 	}
 }
+
+// The hand-written timestamp must read back as the instant time.AppendFormat describes, for any time
+// zone and sub-microsecond part.
+func TestAppendTimestampMatchesAppendFormat(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("x", -7*3600), time.FixedZone("y", 5*3600+1800)}
+	for i := int64(0); i < 5000; i++ {
+		ts := time.Unix(i*7919*3607-1_000_000_000, (i*104729)%1_000_000_000).In(zones[i%3])
+		want := ts.UTC().AppendFormat(nil, "2006-01-02 15:04:05.999999-07")
+		got := appendTimestamp(nil, ts)
+		wt, err1 := time.Parse("2006-01-02 15:04:05.999999-07", string(want))
+		gt, err2 := time.Parse("2006-01-02 15:04:05.999999-07", string(got))
+		if err1 != nil || err2 != nil || !wt.Equal(gt) {
+			t.Fatalf("%v: appendTimestamp %q, AppendFormat %q (%v, %v)", ts, got, want, err2, err1)
+		}
+	}
+}
