@@ -508,7 +508,9 @@ func (r *tableRun) commit(ctx context.Context, sw dest.StagedWriter, batch []*pe
 	if len(batch) > 1 {
 		page = mergePages(r.t, batch)
 	}
+	r.mu.Lock() // Config.Now need not be safe for concurrent use
 	page.SyncedAt = r.e.cfg.Now().UTC()
+	r.mu.Unlock()
 	staged, err := sw.StagePage(ctx, page)
 	if err != nil {
 		return fmt.Errorf("writing a page of %s: %w", r.t.Name, err)

@@ -168,6 +168,8 @@ const slabLen = 1 << 14
 
 func (a *arena) reset() {
 	for i := range a.slabs {
+		// Cleared, not only truncated: the old values point into the last page's strings.
+		clear(a.slabs[i])
 		a.slabs[i] = a.slabs[i][:0]
 	}
 	a.at = 0
@@ -192,7 +194,15 @@ func (a *arena) row(n int) pq.Row {
 
 func (c *chunks) add(v pq.Value) {
 	if n := len(*c); n == 0 || len((*c)[n-1]) == chunkLen {
-		*c = append(*c, make([]pq.Value, 0, chunkLen))
+		// The first chunk starts small and grows (a lake has many tables of a few rows); later ones
+		// are full size.
+		size := chunkLen
+		if n == 0 {
+			size = 64
+		}
+		*c = append(*c, make([]pq.Value, 0, size))
+	} else if last := (*c)[n-1]; len(last) == cap(last) {
+		(*c)[n-1] = append(make([]pq.Value, 0, min(2*cap(last), chunkLen)), last...)
 	}
 	last := &(*c)[len(*c)-1]
 	*last = append(*last, v)

@@ -205,9 +205,20 @@ func appendCopyText(b []byte, v any) []byte {
 	return fmt.Appendf(b, "%v", v)
 }
 
-func isUniqueViolation(err error) bool {
+func isUniqueViolation(err error) bool { return sqlState(err) == "23505" }
+
+// isDataException: class 22, a value the server's text input refused.
+func isDataException(err error) bool { return strings.HasPrefix(sqlState(err), "22") }
+
+// isRetryable: the server aborted the transaction to break a deadlock or a serialization conflict.
+func isRetryable(err error) bool { s := sqlState(err); return s == "40P01" || s == "40001" }
+
+func sqlState(err error) string {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
 }
 
 // rollback ends the transaction on conn; false when the connection is no longer usable.
@@ -223,10 +234,15 @@ func appendTimestamp(b []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
 	hour, min, sec := t.Clock()
-	if year < 1 || year > 9999 {
-		return t.AppendFormat(b, "2006-01-02 15:04:05.999999-07")
+	bc := year < 1 // PostgreSQL has no year 0: 1 BC is Go's year 0
+	if bc {
+		year = 1 - year
 	}
-	b = appendDigits(b, year, 4)
+	if year > 9999 {
+		b = strconv.AppendInt(b, int64(year), 10)
+	} else {
+		b = appendDigits(b, year, 4)
+	}
 	b = append(b, '-')
 	b = appendDigits(b, int(month), 2)
 	b = append(b, '-')
@@ -241,7 +257,11 @@ func appendTimestamp(b []byte, t time.Time) []byte {
 		b = append(b, '.')
 		b = appendDigits(b, us, 6)
 	}
-	return append(b, '+', '0', '0')
+	b = append(b, '+', '0', '0')
+	if bc {
+		b = append(b, " BC"...)
+	}
+	return b
 }
 
 // appendDigits appends v (non-negative) zero-padded to width digits.

@@ -165,3 +165,33 @@ func TestAppendTimestampMatchesAppendFormat(t *testing.T) {
 		}
 	}
 }
+
+// Years PostgreSQL writes as BC, and beyond 9999, go in by COPY and read back as the upsert stores them.
+func TestCopyTimestampsOutsideCommonEra(t *testing.T) {
+	d, tab, _ := prepared(t)
+	d2, _, _ := prepared(t)
+	var rows []catalog.Row
+	for i, ts := range []time.Time{time.Date(0, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(-5, 3, 1, 1, 2, 3, 4000, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.FixedZone("p", 3600)), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		r := invoice(int64(i+1), "1.00")
+		r["updated_at"] = ts
+		rows = append(rows, r)
+	}
+	stageAndCommit(t, d, page(tab, rows))
+	if d.copied.Load() != 1 {
+		t.Fatalf("pages copied = %d, want 1", d.copied.Load())
+	}
+	if _, err := d2.WritePage(context.Background(), page(tab, rows)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := d.ReadRows(context.Background(), "invoices")
+	want, _ := d2.ReadRows(context.Background(), "invoices")
+	if len(got) != len(rows) || len(want) != len(rows) {
+		t.Fatalf("%d rows by COPY, %d by upsert, want %d", len(got), len(want), len(rows))
+	}
+	for i := range got {
+		if !sameValue(got[i]["updated_at"], want[i]["updated_at"]) {
+			t.Errorf("id %v: COPY stored %v, upsert %v", got[i]["id"], got[i]["updated_at"], want[i]["updated_at"])
+		}
+	}
+}

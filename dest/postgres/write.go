@@ -51,28 +51,64 @@ func (d *DB) StagePage(ctx context.Context, p *dest.Page) (dest.Staged, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before taking this page's connection: the first call per table reads the table's highest id on
+	// another one.
+	fresh, err := d.fresh.allNew(ctx, d, pr)
+	if err != nil {
+		return nil, err
+	}
+	if fresh {
+		s, err := d.stageCopy(ctx, pr)
+		if err == nil || !fellBack(err) {
+			return s, err
+		}
+		// A row was there after all (a line that moved between parents), or a value COPY's text cannot
+		// carry: the upsert handles both or names the value.
+	}
+	for attempt := 1; ; attempt++ {
+		s, err := d.stageUpsert(ctx, pr)
+		// Two pages staged at once can deadlock when lines moved between their parents in opposite
+		// directions; the server aborts one, which is then simply run again.
+		if err == nil || !isRetryable(err) || attempt == 3 {
+			return s, err
+		}
+	}
+}
+
+// errCopy marks a COPY failure the upsert may succeed where COPY did not.
+type errCopy struct{ error }
+
+func (e errCopy) Unwrap() error { return e.error }
+
+func fellBack(err error) bool {
+	var ec errCopy
+	return errors.As(err, &ec)
+}
+
+func (d *DB) stageCopy(ctx context.Context, pr *pageRows) (dest.Staged, error) {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, d.wrap("acquire a connection", err)
 	}
-	fresh, err := d.fresh.allNew(ctx, d, pr)
-	if err != nil {
-		conn.Release()
-		return nil, err
+	err = copyPage(ctx, conn, pr)
+	if err == nil {
+		d.copied.Add(1)
+		pb := &pageBatch{table: pr.plan.name, parents: len(pr.ids), inserted: len(pr.ids), children: pr.childCount()}
+		return &stagedPage{d: d, conn: conn, pb: pb, ids: pr.ids}, nil
 	}
-	if fresh {
-		err := copyPage(ctx, conn, pr)
-		if err == nil {
-			d.copied.Add(1)
-			pb := &pageBatch{table: pr.plan.name, parents: len(pr.ids), inserted: len(pr.ids), children: pr.childCount()}
-			return &stagedPage{d: d, conn: conn, pb: pb, ids: pr.ids}, nil
-		}
-		if !isUniqueViolation(err) || !rollback(ctx, conn) {
-			conn.Conn().Close(context.Background())
-			conn.Release()
-			return nil, d.wrap("write page of "+pr.plan.name, err)
-		}
-		// A row was there after all (a line that moved between parents): the upsert handles it.
+	if (isUniqueViolation(err) || isDataException(err)) && rollback(ctx, conn) {
+		conn.Release()
+		return nil, errCopy{err}
+	}
+	conn.Conn().Close(context.Background())
+	conn.Release()
+	return nil, d.wrap("write page of "+pr.plan.name, err)
+}
+
+func (d *DB) stageUpsert(ctx context.Context, pr *pageRows) (dest.Staged, error) {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return nil, d.wrap("acquire a connection", err)
 	}
 	pb := pr.upsertBatch()
 	b := &pgx.Batch{}
