@@ -12,8 +12,6 @@ import (
 
 	"github.com/coupa-connector/coupa-connector/internal/pgtest"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/coupa-connector/coupa-connector/dest"
 	"github.com/coupa-connector/coupa-connector/dest/parquet"
 	"github.com/coupa-connector/coupa-connector/dest/postgres"
@@ -53,40 +51,40 @@ func (d *openedDest) Close() error {
 func openDest(ctx context.Context, kind string) (*openedDest, error) {
 	switch kind {
 	case "sqlite":
-		dir, err := tempDir()
-		if err != nil {
-			return nil, err
-		}
-		db, err := sqlite.Open(filepath.Join(dir, "bench.db"), dest.Options{})
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		return &openedDest{Destination: db, kind: kind, cleanup: func() { os.RemoveAll(dir) }}, nil
+		return inTempDir(kind, func(dir string) (dest.Destination, error) {
+			return sqlite.Open(filepath.Join(dir, "bench.db"), dest.Options{})
+		})
 	case "parquet":
-		dir, err := tempDir()
-		if err != nil {
-			return nil, err
-		}
-		lake, err := parquet.Open(filepath.Join(dir, "lake"), dest.Options{})
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		return &openedDest{Destination: lake, kind: kind, cleanup: func() { os.RemoveAll(dir) }}, nil
+		return inTempDir(kind, func(dir string) (dest.Destination, error) {
+			return parquet.Open(filepath.Join(dir, "lake"), dest.Options{})
+		})
 	case "postgres":
-		dsn, drop, err := newPostgresDatabase(ctx)
+		dsn, drop, err := newPostgresDatabase()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("postgres: %w", err)
 		}
 		db, err := postgres.Open(ctx, dsn, postgres.Options{})
 		if err != nil {
 			drop()
 			return nil, err
 		}
-		return &openedDest{Destination: db, kind: kind, cleanup: drop}, nil
+		return &openedDest{Destination: db, kind: kind, cleanup: func() { drop() }}, nil
 	}
 	return nil, fmt.Errorf("unknown destination %q: use one of %s", kind, strings.Join(destKinds, ", "))
+}
+
+// inTempDir opens a destination that lives in a new temporary directory, removed on Close.
+func inTempDir(kind string, open func(dir string) (dest.Destination, error)) (*openedDest, error) {
+	dir, err := tempDir()
+	if err != nil {
+		return nil, err
+	}
+	d, err := open(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &openedDest{Destination: d, kind: kind, cleanup: func() { os.RemoveAll(dir) }}, nil
 }
 
 // The throwaway PostgreSQL of this benchmark process: internal/pgtest's server, so that the figures
@@ -98,41 +96,17 @@ var pg struct {
 	seq int
 }
 
-func newPostgresDatabase(ctx context.Context) (dsn string, drop func(), err error) {
+func newPostgresDatabase() (dsn string, drop func() error, err error) {
 	pg.mu.Lock()
+	defer pg.mu.Unlock()
 	if pg.srv == nil && pg.err == nil {
 		pg.srv, pg.err = pgtest.Start()
 	}
-	var admin string
-	if pg.srv != nil {
-		admin = pg.srv.DSN()
+	if pg.err != nil {
+		return "", nil, pg.err
 	}
-	perr := pg.err
 	pg.seq++
-	name := fmt.Sprintf("bench_%d", pg.seq)
-	pg.mu.Unlock()
-	if perr != nil {
-		return "", nil, perr
-	}
-	if err := pgExec(ctx, admin, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("postgres: create database: %w", err)
-	}
-	drop = func() {
-		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		pgExec(c, admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	}
-	return admin + " dbname=" + name, drop, nil
-}
-
-func pgExec(ctx context.Context, dsn, sql string) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, sql)
-	return err
+	return pgtest.CreateDatabase(pg.srv.DSN(), fmt.Sprintf("bench_%d", pg.seq))
 }
 
 // stopPostgres stops the throwaway server if one was started.

@@ -91,12 +91,8 @@ func bulkOnce(ctx context.Context, seed int64, t *catalog.Table, run, n int, lat
 		return err
 	}
 	mid := cl.Stats()
-	create.add("rps", float64(sum.Created)/sum.Elapsed.Seconds())
-	create.add("sec", sum.Elapsed.Seconds())
-	create.add("failed", float64(sum.Failed))
-	create.add("429", float64(mid.RateLimited-before.RateLimited))
-	if sum.Created != n {
-		return fmt.Errorf("created %d suppliers of %d (%d failed)", sum.Created, n, sum.Failed)
+	if err := recordBulk(create, "created", sum.Created, n, sum, mid.RateLimited-before.RateLimited); err != nil {
+		return err
 	}
 	sum, err = operate.Run(ctx, cl, rowsOf(func(i int) map[string]any {
 		return map[string]any{"id": json.Number(fmt.Sprint(ids[i])), "display-name": fmt.Sprintf("Bench %d-%d updated", run, i)}
@@ -105,14 +101,7 @@ func bulkOnce(ctx context.Context, seed int64, t *catalog.Table, run, n int, lat
 		return err
 	}
 	end := cl.Stats()
-	update.add("rps", float64(sum.Updated)/sum.Elapsed.Seconds())
-	update.add("sec", sum.Elapsed.Seconds())
-	update.add("failed", float64(sum.Failed))
-	update.add("429", float64(end.RateLimited-mid.RateLimited))
-	if sum.Updated != n {
-		return fmt.Errorf("updated %d suppliers of %d (%d failed)", sum.Updated, n, sum.Failed)
-	}
-	return nil
+	return recordBulk(update, "updated", sum.Updated, n, sum, end.RateLimited-mid.RateLimited)
 }
 
 // ---- simulator ----
@@ -235,4 +224,16 @@ func hammer(ctx context.Context, h *simHandle, tok, fields string, n, invoices i
 	}
 	wg.Wait()
 	return nReq.Load(), nBytes.Load(), nErr.Load()
+}
+
+// recordBulk adds one bulk pass (done rows of n, as verb says) to s; a pass that left rows undone is an error.
+func recordBulk(s samples, verb string, done, n int, sum operate.Summary, rateLimited int64) error {
+	s.add("rps", float64(done)/sum.Elapsed.Seconds())
+	s.add("sec", sum.Elapsed.Seconds())
+	s.add("failed", float64(sum.Failed))
+	s.add("429", float64(rateLimited))
+	if done != n {
+		return fmt.Errorf("%s %d suppliers of %d (%d failed)", verb, done, n, sum.Failed)
+	}
+	return nil
 }

@@ -107,7 +107,7 @@ func (a *app) runDemo(ctx context.Context, db string, scale int, seed int64) err
 	if err != nil {
 		return libError(err)
 	}
-	d, err := openDest(ctx, destSpec{kind: "sqlite", target: db}, "", false)
+	d, err := openDest(ctx, warehouseSpec{destSpec: destSpec{kind: "sqlite", target: db}}, "", false)
 	if err != nil {
 		return err
 	}

@@ -64,13 +64,8 @@ func parseDest(s string) (destSpec, error) {
 	return destSpec{}, usageError("--dest %q is not a destination I know: %s", s, destHelp)
 }
 
-// openDest opens the destination. mustExist refuses to create a new warehouse (for `coupa state`).
-func openDest(ctx context.Context, spec destSpec, prefix string, mustExist bool) (dest.Destination, error) {
-	return openWarehouse(ctx, warehouseSpec{destSpec: spec}, prefix, mustExist)
-}
-
-// openWarehouse is openDest with the destination options of w.
-func openWarehouse(ctx context.Context, w warehouseSpec, prefix string, mustExist bool) (dest.Destination, error) {
+// openDest opens the warehouse w names. mustExist refuses to create a new one (for `coupa state`).
+func openDest(ctx context.Context, w warehouseSpec, prefix string, mustExist bool) (dest.Destination, error) {
 	spec := w.destSpec
 	opts := dest.Options{Prefix: prefix}
 	switch spec.kind {

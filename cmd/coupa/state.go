@@ -36,7 +36,7 @@ updated before it is in the warehouse) and the open window of an unfinished run 
 		if err != nil {
 			return nil, err
 		}
-		return openWarehouse(ctx, spec, prefix, true)
+		return openDest(ctx, spec, prefix, true)
 	}
 
 	var output string

@@ -123,7 +123,7 @@ func (a *app) syncTables(ctx context.Context, f syncFlags, tables []*catalog.Tab
 	if err := client.Authenticate(ctx); err != nil {
 		return libError(err)
 	}
-	d, err := openWarehouse(ctx, spec, f.prefix, false)
+	d, err := openDest(ctx, spec, f.prefix, false)
 	if err != nil {
 		return err
 	}

@@ -58,8 +58,8 @@ func (d *DB) StagePage(ctx context.Context, p *dest.Page) (dest.Staged, error) {
 		return nil, err
 	}
 	if fresh {
-		s, err := d.stageCopy(ctx, pr)
-		if err == nil || !fellBack(err) {
+		s, retry, err := d.stageCopy(ctx, pr)
+		if !retry {
 			return s, err
 		}
 		// A row was there after all (a line that moved between parents), or a value COPY's text cannot
@@ -75,34 +75,26 @@ func (d *DB) StagePage(ctx context.Context, p *dest.Page) (dest.Staged, error) {
 	}
 }
 
-// errCopy marks a COPY failure the upsert may succeed where COPY did not.
-type errCopy struct{ error }
-
-func (e errCopy) Unwrap() error { return e.error }
-
-func fellBack(err error) bool {
-	var ec errCopy
-	return errors.As(err, &ec)
-}
-
-func (d *DB) stageCopy(ctx context.Context, pr *pageRows) (dest.Staged, error) {
+// stageCopy stages pr by COPY; retry reports a failure the upsert may not have (the transaction is
+// rolled back and the connection back in the pool).
+func (d *DB) stageCopy(ctx context.Context, pr *pageRows) (s dest.Staged, retry bool, err error) {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
-		return nil, d.wrap("acquire a connection", err)
+		return nil, false, d.wrap("acquire a connection", err)
 	}
 	err = copyPage(ctx, conn, pr)
 	if err == nil {
 		d.copied.Add(1)
 		pb := &pageBatch{table: pr.plan.name, parents: len(pr.ids), inserted: len(pr.ids), children: pr.childCount()}
-		return &stagedPage{d: d, conn: conn, pb: pb, ids: pr.ids}, nil
+		return &stagedPage{d: d, conn: conn, pb: pb, ids: pr.ids}, false, nil
 	}
 	if (isUniqueViolation(err) || isDataException(err)) && rollback(ctx, conn) {
 		conn.Release()
-		return nil, errCopy{err}
+		return nil, true, nil
 	}
 	conn.Conn().Close(context.Background())
 	conn.Release()
-	return nil, d.wrap("write page of "+pr.plan.name, err)
+	return nil, false, d.wrap("write page of "+pr.plan.name, err)
 }
 
 func (d *DB) stageUpsert(ctx context.Context, pr *pageRows) (dest.Staged, error) {

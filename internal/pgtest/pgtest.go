@@ -120,25 +120,41 @@ func NewDatabase(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	name := fmt.Sprintf("coupa_test_%d_%d", os.Getpid(), dbSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := exec1(ctx, admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("pgtest: create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		// FORCE: a test that failed half-way may still hold connections.
-		if err := exec1(ctx, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: drop database %s: %v", name, err)
-		}
-	})
-	dsn, err := WithDatabase(admin, name)
+	dsn, drop, err := CreateDatabase(admin, fmt.Sprintf("coupa_test_%d_%d", os.Getpid(), dbSeq.Add(1)))
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
 	return dsn
+}
+
+// CreateDatabase creates database name on the server of admin (the DSN of a database to connect to)
+// and returns its DSN and how to drop it. The benchmark harness, which has no testing.TB, uses it too.
+func CreateDatabase(admin, name string) (dsn string, drop func() error, err error) {
+	ident := pgx.Identifier{name}.Sanitize()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := exec1(ctx, admin, "CREATE DATABASE "+ident); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop = func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// FORCE: a test that failed half-way may still hold connections.
+		if err := exec1(ctx, admin, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		return nil
+	}
+	if dsn, err = WithDatabase(admin, name); err != nil {
+		drop()
+		return "", nil, err
+	}
+	return dsn, drop, nil
 }
 
 // WithDatabase returns dsn (URL or keyword/value form) pointing at database name instead.
