@@ -19,8 +19,8 @@ type Mutation struct {
 	SetUpdatedAt string `json:"set_updated_at,omitempty"`
 }
 
-// Mutate applies m and returns the id it touched. Every change bumps updated-at unless SetUpdatedAt says
-// otherwise.
+// Mutate applies m and returns the id it touched. Every change of an existing record bumps updated-at,
+// and a new record's is its creation time, unless SetUpdatedAt says otherwise.
 func (s *Server) Mutate(m Mutation) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -42,7 +42,10 @@ func (s *Server) Mutate(m Mutation) (int64, error) {
 	for k, v := range m.Set {
 		s.st.setField(t, r, dash(norm(k)), fromJSON(v))
 	}
-	if m.Set != nil || (m.Create && m.SetUpdatedAt == "") {
+	// A created record's fields are part of its creation: its updated-at stays its created-at, as Coupa
+	// renders a new record. Touching it as well put updated-at a second after created-at, in the future of
+	// the server's clock, and a sync starting within that second correctly left it for the next run.
+	if m.Set != nil && !m.Create {
 		s.st.touch(r)
 	}
 	if m.SetUpdatedAt != "" {

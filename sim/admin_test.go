@@ -67,8 +67,15 @@ func TestMutateAndSnapshot(t *testing.T) {
 	if err != nil || id != 201 {
 		t.Fatalf("create: %d %v", id, err)
 	}
-	if got := st.one("/api/invoices/201"); got["invoice-number"] != "INV-0000201" {
+	got := st.one("/api/invoices/201")
+	if got["invoice-number"] != "INV-0000201" {
 		t.Fatalf("created record: %v", got["invoice-number"])
+	}
+	// A new record was last updated when it was created, not later than the instance's clock: a sync
+	// whose window ends at that clock must be able to see it.
+	now := clock.Now().In(time.FixedZone("", -7*3600)).Format("2006-01-02T15:04:05-07:00")
+	if got["updated-at"] != got["created-at"] || got["created-at"] != now {
+		t.Fatalf("created record: created-at %v, updated-at %v; want both the clock's %v", got["created-at"], got["updated-at"], now)
 	}
 	// The HTTP snapshot equals the Go one and GET renders.
 	hs := st.do("GET", "/__sim/snapshot/invoices", "", "", "")
