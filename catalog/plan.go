@@ -15,6 +15,11 @@ type plan struct {
 	children   []cchild
 	fields     []any
 	fieldsJSON string
+
+	// The decoder's layout (see DecodePage), built on first use.
+	slotsOnce   sync.Once
+	parentSlots slots
+	parentOK    bool // false when a child is built by Explode: records are then decoded whole
 }
 
 type ccol struct {
@@ -26,6 +31,7 @@ type ccol struct {
 type cchild struct {
 	child *Child
 	cols  []ccol
+	slots slots // the child's decoder layout, set with the parent's
 }
 
 // plans caches a plan per *Table. A sync.Map instead of a field keeps Table copyable and lets tests build

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/coupa-connector/coupa-connector/internal/jsonscan"
 )
 
 // stdRecords is the reference: what encoding/json with UseNumber makes of a list answer.
@@ -63,7 +65,7 @@ func TestDecodeRecordsMatchesEncodingJSON(t *testing.T) {
 		`[{"id":1.}]`, `[{"id":.5}]`, `[{"id":1e}]`, `[{"id":-}]`, `[{"id":+1}]`, `[{"id":tru}]`, `[{"id":nul}]`,
 		`[{"id":"unterminated}]`, "[{\"id\":\"ctl\x01\"}]", `[{"id":"bad \x escape"}]`, `[{"id":"\u12"}]`,
 		`[{"id":1 "x":2}]`, `[{"a":[1 2]}]`, `[{"a":[1,]}]`, `[{"id":NaN}]`,
-		`[{"a":` + strings.Repeat(`[`, maxDepth+1) + strings.Repeat(`]`, maxDepth+1) + `}]`,
+		`[{"a":` + strings.Repeat(`[`, jsonscan.MaxDepth+1) + strings.Repeat(`]`, jsonscan.MaxDepth+1) + `}]`,
 	}
 	for _, in := range invalid {
 		if _, err := stdRecords([]byte(in)); err == nil {

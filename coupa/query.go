@@ -221,12 +221,6 @@ func resourcePath(resource string, id int64, action string) (string, error) {
 	return p, nil
 }
 
-// decodeRecords reads a JSON array of objects keeping numbers exact (see pageDecoder).
-func decodeRecords(body []byte) ([]Record, error) {
-	d := pageDecoder{data: body}
-	return d.records()
-}
-
 // decodeRecord reads one JSON object keeping numbers exact; an empty body (return_object=none) is nil.
 func decodeRecord(body []byte) (Record, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -248,25 +242,11 @@ func decodeRecord(body []byte) (Record, error) {
 // ascending id order: records of one page are a set, and sorting makes keyset paging robust to a
 // server that does not sort.
 func (c *Client) ListPage(ctx context.Context, resource string, opts *ListOptions) ([]Record, *Response, error) {
-	path, err := resourcePath(resource, 0, "")
-	if err != nil {
-		return nil, nil, err
-	}
-	q, err := opts.Values()
-	if err != nil {
-		return nil, nil, err
-	}
 	var recs []Record
-	resp, err := c.do(ctx, &call{
-		method:    http.MethodGet,
-		path:      path,
-		query:     q,
-		retryable: true,
-		decode: func(b []byte) error {
-			r, derr := decodeRecords(b)
-			recs = r
-			return derr
-		},
+	resp, err := c.ListPageDecode(ctx, resource, opts, func(b []byte) error {
+		r, derr := decodeRecords(b)
+		recs = r
+		return derr
 	})
 	if err != nil {
 		return nil, resp, err
@@ -275,6 +255,23 @@ func (c *Client) ListPage(ctx context.Context, resource string, opts *ListOption
 		sortByID(recs)
 	}
 	return recs, resp, nil
+}
+
+// ListPageDecode fetches one page like ListPage but hands the body of the answer to decode instead of
+// making records of it, in the server's order: the sync reads its pages straight into rows
+// (catalog.Table.DecodePage). decode must copy what it keeps, since the buffer serves the next answer,
+// and return only errors about the JSON itself: one wrapping io.ErrUnexpectedEOF (an answer cut short)
+// has the page asked for again, any other is reported as an answer that is not the expected JSON.
+func (c *Client) ListPageDecode(ctx context.Context, resource string, opts *ListOptions, decode func(body []byte) error) (*Response, error) {
+	path, err := resourcePath(resource, 0, "")
+	if err != nil {
+		return nil, err
+	}
+	q, err := opts.Values()
+	if err != nil {
+		return nil, err
+	}
+	return c.do(ctx, &call{method: http.MethodGet, path: path, query: q, retryable: true, decode: decode})
 }
 
 // sortByID orders records by ascending id when they are not already; records without id go last.

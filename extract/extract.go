@@ -24,7 +24,10 @@ const DefaultConcurrency = 4
 
 // Lister is the part of *coupa.Client the engine needs; tests substitute a fake.
 type Lister interface {
+	// ListPage serves the probes, which read ids only.
 	ListPage(ctx context.Context, resource string, opts *coupa.ListOptions) ([]coupa.Record, *coupa.Response, error)
+	// ListPageDecode serves the pages synced: their bodies are read straight into rows.
+	ListPageDecode(ctx context.Context, resource string, opts *coupa.ListOptions, decode func(body []byte) error) (*coupa.Response, error)
 	Stats() coupa.Stats
 }
 

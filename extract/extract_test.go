@@ -312,6 +312,10 @@ type waveCounter struct {
 	started  int
 }
 
+func (w *waveCounter) ListPageDecode(ctx context.Context, res string, o *coupa.ListOptions, decode func([]byte) error) (*coupa.Response, error) {
+	return servedAsBody(w, ctx, res, o, decode)
+}
+
 func (w *waveCounter) ListPage(ctx context.Context, resource string, o *coupa.ListOptions) ([]coupa.Record, *coupa.Response, error) {
 	w.mu.Lock()
 	if w.inFlight == 0 {
@@ -369,6 +373,10 @@ func TestBadRecordFailsTableAndWritesNothingOfItsPage(t *testing.T) {
 type missingCursor struct {
 	*fakeCoupa
 	id int64
+}
+
+func (m *missingCursor) ListPageDecode(ctx context.Context, res string, o *coupa.ListOptions, decode func([]byte) error) (*coupa.Response, error) {
+	return servedAsBody(m, ctx, res, o, decode)
 }
 
 func (m *missingCursor) ListPage(ctx context.Context, res string, o *coupa.ListOptions) ([]coupa.Record, *coupa.Response, error) {
@@ -488,6 +496,10 @@ type byResource struct {
 	forbidden string
 }
 
+func (b *byResource) ListPageDecode(ctx context.Context, res string, o *coupa.ListOptions, decode func([]byte) error) (*coupa.Response, error) {
+	return servedAsBody(b, ctx, res, o, decode)
+}
+
 func (b *byResource) ListPage(ctx context.Context, res string, o *coupa.ListOptions) ([]coupa.Record, *coupa.Response, error) {
 	if res == b.forbidden {
 		return nil, &coupa.Response{Date: serverDate}, &coupa.APIError{StatusCode: 403, Method: "GET", Path: "/api/" + res, Message: "forbidden"}
@@ -510,7 +522,7 @@ func TestRecordWithoutIDFailsTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ts := sum.Tables[0]; ts.Status != StatusFailed || !strings.Contains(ts.Message, "without a valid id") || !strings.Contains(ts.Message, "widgets") {
+	if ts := sum.Tables[0]; ts.Status != StatusFailed || !strings.Contains(ts.Message, `without "id"`) || !strings.Contains(ts.Message, "widgets") {
 		t.Fatalf("summary %+v: want a failure naming the table and the missing id", ts)
 	}
 	if len(d.rows) != 0 {
@@ -522,6 +534,10 @@ func TestRecordWithoutIDFailsTable(t *testing.T) {
 type noID struct {
 	*fakeCoupa
 	after int64
+}
+
+func (n *noID) ListPageDecode(ctx context.Context, res string, o *coupa.ListOptions, decode func([]byte) error) (*coupa.Response, error) {
+	return servedAsBody(n, ctx, res, o, decode)
 }
 
 func (n *noID) ListPage(ctx context.Context, res string, o *coupa.ListOptions) ([]coupa.Record, *coupa.Response, error) {

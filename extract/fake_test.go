@@ -88,6 +88,26 @@ func (f *fakeCoupa) ListPage(ctx context.Context, resource string, o *coupa.List
 	return out, resp, nil
 }
 
+// servedAsBody answers ListPageDecode with l's ListPage records encoded as the JSON body Coupa would send,
+// so that each fake and wrapper serves synced pages and probes alike.
+func servedAsBody(l interface {
+	ListPage(context.Context, string, *coupa.ListOptions) ([]coupa.Record, *coupa.Response, error)
+}, ctx context.Context, res string, o *coupa.ListOptions, decode func([]byte) error) (*coupa.Response, error) {
+	recs, resp, err := l.ListPage(ctx, res, o)
+	if err != nil {
+		return resp, err
+	}
+	body, err := json.Marshal(recs)
+	if err != nil {
+		panic(err)
+	}
+	return resp, decode(body)
+}
+
+func (f *fakeCoupa) ListPageDecode(ctx context.Context, res string, o *coupa.ListOptions, decode func([]byte) error) (*coupa.Response, error) {
+	return servedAsBody(f, ctx, res, o, decode)
+}
+
 func (f *fakeCoupa) match(id int64, r fakeRec, filters []coupa.Filter) bool {
 	for _, c := range filters {
 		switch c.Field {

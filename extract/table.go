@@ -309,24 +309,24 @@ func (r *tableRun) fetchPartition(ctx context.Context, wr *writer, w *dest.Windo
 			return context.Cause(ctx)
 		}
 		opts := r.pageOptions(w, p)
-		recs, _, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, opts)
+		rows, err := r.fetchPage(ctx, opts)
 		if err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
 			return err
 		}
-		page, lastID, err := r.buildPage(recs, p)
+		page, lastID, err := r.buildPage(rows, p)
 		if err != nil {
 			return err
 		}
 		if err := settle(); err != nil {
 			return err
 		}
-		inflight = &pending{i: i, page: page, lastID: lastID, done: len(recs) < PageSize, ready: make(chan struct{})}
+		inflight = &pending{i: i, page: page, lastID: lastID, done: rows.Len() < PageSize, ready: make(chan struct{})}
 		wr.submit(inflight)
 		p.LastID, p.Done = lastID, inflight.done
-		if len(recs) == PageSize {
+		if rows.Len() == PageSize {
 			full++
 		}
 		if full == splitAfter && !p.Done && r.canSplit() {
@@ -364,14 +364,37 @@ func (r *tableRun) pageOptions(w *dest.Window, p dest.Partition) *coupa.ListOpti
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// buildPage converts one API page; any bad record fails the whole page so that nothing of it is written.
-func (r *tableRun) buildPage(recs []coupa.Record, p dest.Partition) (*dest.Page, int64, error) {
-	page := &dest.Page{Table: r.t, Rows: make([]catalog.Row, 0, len(recs)), Children: map[string][]catalog.Row{}}
+// fetchPage gets one page of the table, read straight into rows. A record the catalog refuses is reported
+// as such, not as a broken answer, and is not asked for again.
+func (r *tableRun) fetchPage(ctx context.Context, opts *coupa.ListOptions) (*catalog.PageRows, error) {
+	var rows *catalog.PageRows
+	var bad error
+	_, err := r.e.cfg.Client.ListPageDecode(ctx, r.t.Resource, opts, func(body []byte) error {
+		var err error
+		rows, err = r.t.DecodePage(body)
+		if bad = nil; errors.Is(err, catalog.ErrBadRecord) {
+			bad, err = err, nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		return nil, bad // it names the table and the record
+	}
+	// Records of a page are a set: in id order, keyset paging does not depend on the server sorting them.
+	rows.SortByID()
+	return rows, nil
+}
+
+// buildPage checks one page against the partition it was asked for and makes the destination's page of it;
+// any bad record fails the whole page so that nothing of it is written.
+func (r *tableRun) buildPage(rows *catalog.PageRows, p dest.Partition) (*dest.Page, int64, error) {
 	lastID := max(p.LastID, p.Lo)
 	cursorCol := r.cursorColumn()
-	for _, rec := range recs {
-		id, ok := recordID(rec)
-		if !ok {
+	for i, id := range rows.IDs {
+		if id <= 0 {
 			return nil, 0, fmt.Errorf("table %s: Coupa returned a record without a valid id after id %d", r.t.Name, lastID)
 		}
 		// Keyset paging relies on ascending ids inside the range; anything else would loop or skip rows.
@@ -379,22 +402,14 @@ func (r *tableRun) buildPage(recs []coupa.Record, p dest.Partition) (*dest.Page,
 			return nil, 0, fmt.Errorf("table %s: record id %d is outside the requested keyset range (%d, %s]: the API did not honour id filtering",
 				r.t.Name, id, lastID, hiString(p.Hi))
 		}
-		row, children, err := r.t.Rows(rec)
-		if err != nil {
-			return nil, 0, fmt.Errorf("table %s: record id %d: %w", r.t.Name, id, err)
-		}
 		if cursorCol != "" {
-			if ts, ok := row[cursorCol].(time.Time); !ok || ts.IsZero() {
+			if ts, ok := rows.Rows[i][cursorCol].(time.Time); !ok || ts.IsZero() {
 				return nil, 0, fmt.Errorf("table %s: record id %d has no valid %s, so it cannot be synced incrementally", r.t.Name, id, r.t.Cursor)
 			}
 		}
-		page.Rows = append(page.Rows, row)
-		for name, rows := range children {
-			page.Children[name] = append(page.Children[name], rows...)
-		}
 		lastID = id
 	}
-	return page, lastID, nil
+	return &dest.Page{Table: r.t, Rows: rows.Rows, Children: rows.Children}, lastID, nil
 }
 
 func hiString(hi int64) string {

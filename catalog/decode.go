@@ -1,0 +1,413 @@
+package catalog
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/coupa-connector/coupa-connector/internal/jsonscan"
+)
+
+// PageRows is one API list answer turned into a table's rows.
+type PageRows struct {
+	IDs      []int64          // the id of each parent row, in answer order
+	Rows     []Row            // parent rows, as Rows makes them
+	Children map[string][]Row // child table name -> the rows of every parent of the page
+}
+
+// Len is the number of records in the answer.
+func (p *PageRows) Len() int { return len(p.Rows) }
+
+// SortByID orders the parent rows by ascending id when they are not already (children need no order).
+func (p *PageRows) SortByID() {
+	if slices.IsSorted(p.IDs) {
+		return
+	}
+	idx := make([]int, len(p.IDs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(p.IDs[a], p.IDs[b]) })
+	ids, rows := make([]int64, len(idx)), make([]Row, len(idx))
+	for i, j := range idx {
+		ids[i], rows[i] = p.IDs[j], p.Rows[j]
+	}
+	p.IDs, p.Rows = ids, rows
+}
+
+// ErrBadRecord is matched (errors.Is) by a DecodePage error about a record's content, the JSON itself being
+// fine: asking again would bring the same answer.
+var ErrBadRecord = errors.New("bad record")
+
+type badRecord struct{ err error }
+
+func (e badRecord) Error() string        { return e.err.Error() }
+func (e badRecord) Unwrap() error        { return e.err }
+func (e badRecord) Is(target error) bool { return target == ErrBadRecord }
+
+// DecodePage reads a JSON list answer of t straight into rows: the same rows, and the same errors, as
+// decoding each record into a map and calling Rows, without building the maps. The maps were most of a
+// sync's client CPU: a page of 50 invoices is some 7,000 map entries made only to be looked up once.
+//
+// A malformed answer gives the scanner's error (wrapping io.ErrUnexpectedEOF when it is cut short); a record
+// whose content Rows would refuse gives an error wrapping ErrBadRecord, reported only once the whole answer
+// has been read, so that a cut answer is always recognised as such. data may be reused once it returns.
+func (t *Table) DecodePage(data []byte) (*PageRows, error) {
+	p := planOf(t)
+	d := &pageDecoder{t: t, p: p, s: jsonscan.New(data)}
+	out := &PageRows{Children: make(map[string][]Row, len(p.children))}
+	err := d.s.List(func() error {
+		row, id, err := d.record()
+		if err != nil {
+			return err
+		}
+		if d.bad != nil {
+			return nil // keep reading, so that a cut answer is told apart from a bad record
+		}
+		out.IDs = append(out.IDs, id)
+		out.Rows = append(out.Rows, row)
+		for i := range d.kids {
+			k := &d.kids[i]
+			name := p.children[i].child.Name
+			out.Children[name] = append(out.Children[name], k.rows...)
+			k.rows = k.rows[:0]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if d.bad != nil {
+		return nil, d.bad
+	}
+	return out, nil
+}
+
+// slot is what the decoder does with the value under one key: convert it into the columns whose path ends
+// there, and/or descend into it for the columns under it. Built once per table with its plan.
+type slot struct {
+	path  string // dashed path of the key, for error messages
+	cols  []int  // columns whose path ends at this key
+	under []int  // every column below this key, cleared when the key's value is read again
+	sub   map[string]*slot
+	child int // 1 + index of the child table whose array sits under this key; 0 for none
+}
+
+// slots is a compiled table (or child table) layout: the top-level keys and the columns they fill.
+type slots struct {
+	top   map[string]*slot
+	cols  []ccol
+	extra bool // unknown top-level keys are kept in ColExtra
+}
+
+func compileSlots(cols []ccol) slots {
+	ss := slots{top: map[string]*slot{}, cols: cols}
+	for i, col := range cols {
+		level, path := ss.top, ""
+		for depth, key := range col.path {
+			if depth > 0 {
+				path += "."
+			}
+			path += key
+			sl := level[key]
+			if sl == nil {
+				sl = &slot{path: path}
+				level[key] = sl
+			}
+			if depth == len(col.path)-1 {
+				sl.cols = append(sl.cols, i)
+				break
+			}
+			sl.under = append(sl.under, i)
+			if sl.sub == nil {
+				sl.sub = map[string]*slot{}
+			}
+			level = sl.sub
+		}
+	}
+	return ss
+}
+
+// decodeSlots returns the parent's slots with the child arrays and the keys an Explode reads; ok is false
+// when a child is built by Explode, which needs the whole record as a map.
+func (p *plan) decodeSlots() (slots, bool) {
+	p.slotsOnce.Do(func() {
+		ss := compileSlots(p.cols)
+		ss.extra = true
+		p.parentOK = true
+		for i := range p.children {
+			cc := &p.children[i]
+			if cc.child.Explode != nil || ss.top[cc.child.Path] != nil {
+				p.parentOK = false
+				continue
+			}
+			ss.top[cc.child.Path] = &slot{path: cc.child.Path, child: i + 1}
+			cc.slots = compileSlots(cc.cols)
+		}
+		p.parentSlots = ss
+	})
+	return p.parentSlots, p.parentOK
+}
+
+type pageDecoder struct {
+	t    *Table
+	p    *plan
+	s    *jsonscan.Scanner
+	vals []any     // the values of the record being read, by column index
+	kids []kidRows // per child table: the rows of the record being read
+	bad  error     // the first bad record; the rest of the answer is only checked for syntax
+	rec  error     // the first content error of the record being read
+	ex   map[string]any
+}
+
+type kidRows struct {
+	vals []any
+	rows []Row
+}
+
+// record reads one list item into a parent row (and the children in d.kids). Content errors go to d.bad.
+func (d *pageDecoder) record() (Row, int64, error) {
+	ss, ok := d.p.decodeSlots()
+	for i := range d.kidsFor() {
+		d.kids[i].rows = d.kids[i].rows[:0]
+	}
+	c, _ := d.s.Peek()
+	if c != '{' && c != 'n' {
+		return nil, 0, d.s.Syntax("a list item is not an object")
+	}
+	if c == 'n' || !ok {
+		// A null item (Rows refuses it) or a table with computed children: decode the record whole.
+		v, err := d.s.Value("")
+		if err != nil {
+			return nil, 0, err
+		}
+		m, _ := v.(map[string]any)
+		row, children, err := d.t.Rows(m)
+		if err != nil {
+			d.fail(err)
+			return nil, 0, nil
+		}
+		for i := range d.p.children {
+			d.kids[i].rows = append(d.kids[i].rows, children[d.p.children[i].child.Name]...)
+		}
+		return row, row["id"].(int64), nil
+	}
+	if d.vals == nil {
+		d.vals = make([]any, len(ss.cols))
+	}
+	d.rec, d.ex = nil, nil
+	var rawID any
+	idSeen := false
+	err := d.s.Object(func(kb []byte) error {
+		sl := ss.top[string(kb)]
+		isID := string(kb) == "id"
+		switch {
+		case sl == nil || isID:
+			// The id is read apart, as Rows does, to tell a missing id from a bad one.
+			k := d.s.Key(kb)
+			v, err := d.s.Value(k)
+			if err != nil {
+				return err
+			}
+			if isID {
+				rawID, idSeen = v, true
+			}
+			if sl != nil {
+				d.assign(d.vals, ss.cols, sl, v)
+				return nil
+			}
+			if d.ex == nil {
+				d.ex = map[string]any{}
+			}
+			d.ex[k] = v
+			return nil
+		case sl.child > 0:
+			return d.childArray(sl, &d.p.children[sl.child-1], &d.kids[sl.child-1])
+		}
+		return d.fill(d.vals, ss.cols, sl)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	row, id, rerr := d.finish(ss, rawID, idSeen)
+	if rerr != nil {
+		d.fail(rerr)
+		return nil, 0, nil
+	}
+	return row, id, nil
+}
+
+func (d *pageDecoder) kidsFor() []kidRows {
+	if d.kids == nil {
+		d.kids = make([]kidRows, len(d.p.children))
+	}
+	return d.kids
+}
+
+func (d *pageDecoder) fail(err error) {
+	if d.bad == nil {
+		d.bad = badRecord{err}
+	}
+}
+
+// finish builds the parent row of the record just read and attaches its children, with the checks and
+// messages of Rows.
+func (d *pageDecoder) finish(ss slots, rawID any, idSeen bool) (Row, int64, error) {
+	defer func() {
+		clear(d.vals)
+	}()
+	name := d.t.Name
+	if !idSeen || rawID == nil {
+		return nil, 0, fmt.Errorf("%s record without \"id\": the API response is malformed", name)
+	}
+	idv, err := toInt(rawID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s record: field \"id\": %v", name, err)
+	}
+	id, ok := idv.(int64)
+	if !ok {
+		return nil, 0, fmt.Errorf("%s record with an empty \"id\": the API response is malformed", name)
+	}
+	if d.rec != nil {
+		return nil, 0, fmt.Errorf("%s id %d: %v", name, id, d.rec)
+	}
+	row := make(Row, len(ss.cols)+1)
+	for i := range ss.cols {
+		row[ss.cols[i].name] = d.vals[i]
+	}
+	if d.p.cursor != "" && row[d.p.cursor] == nil {
+		return nil, 0, fmt.Errorf("%s id %d: field %q is missing: the incremental cursor needs it", name, id, d.t.Cursor)
+	}
+	row[ColExtra] = nil
+	if d.ex != nil {
+		extra, err := compactJSON(d.ex)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s id %d: unknown fields do not encode as JSON: %v", name, id, err)
+		}
+		row[ColExtra] = extra
+	}
+	for i := range d.kids {
+		cc := &d.p.children[i]
+		for j, r := range d.kids[i].rows {
+			r[cc.child.ParentKey] = id
+			for _, k := range cc.child.Key {
+				if r[k] == nil {
+					return nil, 0, fmt.Errorf("%s id %d: %s: item %d: key column %q is missing", name, id, cc.child.Name, j, k)
+				}
+			}
+		}
+	}
+	return row, id, nil
+}
+
+// fill reads the value under slot sl into vals: an object is walked for the columns below it without being
+// built; anything else is decoded and assigned as Rows would look it up.
+func (d *pageDecoder) fill(vals []any, cols []ccol, sl *slot) error {
+	if c, _ := d.s.Peek(); c != '{' || len(sl.cols) > 0 || sl.sub == nil {
+		v, err := d.s.Value(sl.path)
+		if err == nil {
+			d.assign(vals, cols, sl, v)
+		}
+		return err
+	}
+	for _, i := range sl.under {
+		vals[i] = nil // a repeated key replaces the whole object, as in a map
+	}
+	return d.s.Object(func(kb []byte) error {
+		if sub := sl.sub[string(kb)]; sub != nil {
+			return d.fill(vals, cols, sub)
+		}
+		return d.s.Skip()
+	})
+}
+
+// assign converts v, the decoded value under slot sl, into the columns at and below it.
+func (d *pageDecoder) assign(vals []any, cols []ccol, sl *slot, v any) {
+	for _, i := range sl.cols {
+		vals[i] = nil
+		if v == nil {
+			continue
+		}
+		cv, err := convert(v, cols[i].typ)
+		if err != nil {
+			d.contentErr(fmt.Errorf("field %q: %v", sl.path, err))
+			continue
+		}
+		vals[i] = cv
+	}
+	if sl.sub == nil {
+		return
+	}
+	for _, i := range sl.under {
+		vals[i] = nil
+	}
+	if v == nil {
+		return
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.contentErr(fmt.Errorf("field %q: want an object, got %s", sl.path, describe(v)))
+		return
+	}
+	for k, sub := range sl.sub {
+		d.assign(vals, cols, sub, m[k])
+	}
+}
+
+func (d *pageDecoder) contentErr(err error) {
+	if d.rec == nil {
+		d.rec = err
+	}
+}
+
+// childArray reads the array of child cc under slot sl into k.rows (the parent key is set by finish).
+func (d *pageDecoder) childArray(sl *slot, cc *cchild, k *kidRows) error {
+	k.rows = k.rows[:0] // a repeated key replaces the array, as in a map
+	c, _ := d.s.Peek()
+	switch c {
+	case 'n':
+		return d.s.Null()
+	case '[':
+	default:
+		v, err := d.s.Value("")
+		if err == nil {
+			d.contentErr(fmt.Errorf("%s: field %q: want an array, got %s", cc.child.Name, sl.path, describe(v)))
+		}
+		return err
+	}
+	if k.vals == nil {
+		k.vals = make([]any, len(cc.cols))
+	}
+	item := 0
+	return d.s.Array(func() error {
+		defer func() { item++ }()
+		if c, _ := d.s.Peek(); c != '{' {
+			v, err := d.s.Value("")
+			if err == nil {
+				d.contentErr(fmt.Errorf("%s: field %q item %d: want an object, got %s", cc.child.Name, sl.path, item, describe(v)))
+			}
+			return err
+		}
+		before := d.rec
+		err := d.s.Object(func(kb []byte) error {
+			if sub := cc.slots.top[string(kb)]; sub != nil {
+				return d.fill(k.vals, cc.cols, sub)
+			}
+			return d.s.Skip()
+		})
+		if err != nil {
+			return err
+		}
+		if before == nil && d.rec != nil {
+			d.rec = fmt.Errorf("%s: item %d: %v", cc.child.Name, item, d.rec)
+		}
+		r := make(Row, len(cc.cols)+1)
+		for i := range cc.cols {
+			r[cc.cols[i].name] = k.vals[i]
+		}
+		clear(k.vals)
+		k.rows = append(k.rows, r)
+		return nil
+	})
+}
