@@ -146,7 +146,7 @@ func TestSequentialOffsetWritesWhatOursWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	read := func(strategy string) ([]catalog.Row, syncResult) {
+	read := func(strategy string) ([]map[string]any, syncResult) {
 		c, err := h.client(unlimitedRate, unlimitedBurst)
 		if err != nil {
 			t.Fatal(err)

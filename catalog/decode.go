@@ -154,7 +154,7 @@ type pageDecoder struct {
 	t    *Table
 	p    *plan
 	s    *jsonscan.Scanner
-	vals []any     // the values of the record being read, by column index
+	vals Row       // the row of the record being read
 	kids []kidRows // per child table: the rows of the record being read
 	bad  error     // the first bad record; the rest of the answer is only checked for syntax
 	rec  error     // the first content error of the record being read
@@ -162,7 +162,6 @@ type pageDecoder struct {
 }
 
 type kidRows struct {
-	vals []any
 	rows []Row
 }
 
@@ -191,11 +190,9 @@ func (d *pageDecoder) record() (Row, int64, error) {
 		for i := range d.p.children {
 			d.kids[i].rows = append(d.kids[i].rows, children[d.p.children[i].child.Name]...)
 		}
-		return row, row["id"].(int64), nil
+		return row, row[0].(int64), nil
 	}
-	if d.vals == nil {
-		d.vals = make([]any, len(ss.cols))
-	}
+	d.vals = make(Row, len(d.p.layout))
 	d.rec, d.ex = nil, nil
 	var rawID any
 	idSeen := false
@@ -254,9 +251,6 @@ func (d *pageDecoder) fail(err error) {
 // finish builds the parent row of the record just read and attaches its children, with the checks and
 // messages of Rows.
 func (d *pageDecoder) finish(ss slots, rawID any, idSeen bool) (Row, int64, error) {
-	defer func() {
-		clear(d.vals)
-	}()
 	name := d.t.Name
 	if !idSeen || rawID == nil {
 		return nil, 0, fmt.Errorf("%s record without \"id\": the API response is malformed", name)
@@ -272,29 +266,23 @@ func (d *pageDecoder) finish(ss slots, rawID any, idSeen bool) (Row, int64, erro
 	if d.rec != nil {
 		return nil, 0, fmt.Errorf("%s id %d: %v", name, id, d.rec)
 	}
-	row := make(Row, len(ss.cols)+1)
-	for i := range ss.cols {
-		row[ss.cols[i].name] = d.vals[i]
-	}
-	if d.p.cursor != "" && row[d.p.cursor] == nil {
+	row := d.vals
+	if d.p.cursor >= 0 && row[d.p.cursor] == nil {
 		return nil, 0, fmt.Errorf("%s id %d: field %q is missing: the incremental cursor needs it", name, id, d.t.Cursor)
 	}
-	row[ColExtra] = nil
 	if d.ex != nil {
 		extra, err := compactJSON(d.ex)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%s id %d: unknown fields do not encode as JSON: %v", name, id, err)
 		}
-		row[ColExtra] = extra
+		row[len(ss.cols)] = extra
 	}
 	for i := range d.kids {
 		cc := &d.p.children[i]
 		for j, r := range d.kids[i].rows {
-			r[cc.child.ParentKey] = id
-			for _, k := range cc.child.Key {
-				if r[k] == nil {
-					return nil, 0, fmt.Errorf("%s id %d: %s: item %d: key column %q is missing", name, id, cc.child.Name, j, k)
-				}
+			r[0] = id
+			if err := cc.checkKeys(r, j); err != nil {
+				return nil, 0, fmt.Errorf("%s id %d: %s: %v", name, id, cc.child.Name, err)
 			}
 		}
 	}
@@ -376,9 +364,6 @@ func (d *pageDecoder) childArray(sl *slot, cc *cchild, k *kidRows) error {
 		}
 		return err
 	}
-	if k.vals == nil {
-		k.vals = make([]any, len(cc.cols))
-	}
 	item := 0
 	return d.s.Array(func() error {
 		defer func() { item++ }()
@@ -390,9 +375,11 @@ func (d *pageDecoder) childArray(sl *slot, cc *cchild, k *kidRows) error {
 			return err
 		}
 		before := d.rec
+		r := make(Row, len(cc.cols)+1)
+		vals := r[1:] // r[0] is the parent key, set by finish
 		err := d.s.Object(func(kb []byte) error {
 			if sub := cc.slots.top[string(kb)]; sub != nil {
-				return d.fill(k.vals, cc.cols, sub)
+				return d.fill(vals, cc.cols, sub)
 			}
 			return d.s.Skip()
 		})
@@ -402,11 +389,6 @@ func (d *pageDecoder) childArray(sl *slot, cc *cchild, k *kidRows) error {
 		if before == nil && d.rec != nil {
 			d.rec = fmt.Errorf("%s: item %d: %v", cc.child.Name, item, d.rec)
 		}
-		r := make(Row, len(cc.cols)+1)
-		for i := range cc.cols {
-			r[cc.cols[i].name] = k.vals[i]
-		}
-		clear(k.vals)
 		k.rows = append(k.rows, r)
 		return nil
 	})

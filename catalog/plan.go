@@ -9,8 +9,9 @@ import (
 // plan is what Rows and Fields precompute once per table: split paths, the set of top-level keys the
 // catalog takes, and the fields projection.
 type plan struct {
+	layout     Layout
 	cols       []ccol
-	cursor     string // warehouse name of the cursor column, "" when the table has none
+	cursor     int // index of the cursor column, -1 when the table has none
 	taken      map[string]struct{}
 	children   []cchild
 	fields     []any
@@ -31,6 +32,7 @@ type ccol struct {
 type cchild struct {
 	child *Child
 	cols  []ccol
+	keys  []int // positions of the Key columns in the child's rows
 	slots slots // the child's decoder layout, set with the parent's
 }
 
@@ -55,18 +57,24 @@ func compile(columns []Column) []ccol {
 }
 
 func buildPlan(t *Table) *plan {
-	p := &plan{cols: compile(t.Columns), taken: map[string]struct{}{}}
+	p := &plan{cols: compile(t.Columns), taken: map[string]struct{}{}, cursor: -1}
+	p.layout = t.Layout()
 	root := &fnode{}
-	for _, col := range t.Columns {
+	for i, col := range t.Columns {
 		root.add(strings.Split(col.Path, "."))
 		p.taken[strings.SplitN(col.Path, ".", 2)[0]] = struct{}{}
 		if col.Path == t.Cursor {
-			p.cursor = col.Name
+			p.cursor = i
 		}
 	}
 	for i := range t.Children {
 		ch := &t.Children[i]
-		p.children = append(p.children, cchild{child: ch, cols: compile(ch.Columns)})
+		cc := cchild{child: ch, cols: compile(ch.Columns)}
+		layout := ch.Layout()
+		for _, k := range ch.Key {
+			cc.keys = append(cc.keys, layout.Index(k))
+		}
+		p.children = append(p.children, cc)
 		for _, u := range ch.Uses {
 			root.add([]string{u})
 			p.taken[u] = struct{}{}

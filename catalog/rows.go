@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// Rows turns one API record into t's parent row and the child rows of each child table. rec is a record as
-// decoded by a json.Decoder with UseNumber (numbers are json.Number; amounts and datetimes are strings).
-// Every column is present in the row (nil when the record lacks it); every top-level key no column or child
-// takes is kept in ColExtra as a JSON object (nil when there is none). A record without an id or without its
+// Rows turns one API record into t's parent row and the child rows of each child table (see Layout).
+// rec is a record as decoded by a json.Decoder with UseNumber (numbers are json.Number; amounts and
+// datetimes are strings). A column the record lacks is nil; every top-level key no column or child takes
+// is kept in ColExtra as a JSON object (nil when there is none). A record without an id or without its
 // cursor value, or with a value that does not fit its column type, is an error naming table, id and field.
+// DecodePage gives the same rows straight from a list answer.
 func (t *Table) Rows(rec map[string]any) (Row, map[string][]Row, error) {
 	p := planOf(t)
 	rawID, ok := rec["id"]
@@ -27,21 +28,20 @@ func (t *Table) Rows(rec map[string]any) (Row, map[string][]Row, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("%s record with an empty \"id\": the API response is malformed", t.Name)
 	}
-	row := make(Row, len(p.cols)+1)
+	row := make(Row, len(p.layout))
 	if err := fill(row, rec, p.cols); err != nil {
 		return nil, nil, fmt.Errorf("%s id %d: %v", t.Name, id, err)
 	}
-	if p.cursor != "" && row[p.cursor] == nil {
+	if p.cursor >= 0 && row[p.cursor] == nil {
 		return nil, nil, fmt.Errorf("%s id %d: field %q is missing: the incremental cursor needs it", t.Name, id, t.Cursor)
 	}
-	row[ColExtra] = nil
 	for k := range rec {
 		if _, ok := p.taken[k]; !ok {
 			extra, err := extraOf(rec, p.taken)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s id %d: unknown fields do not encode as JSON: %v", t.Name, id, err)
 			}
-			row[ColExtra] = extra
+			row[len(p.cols)] = extra
 			break
 		}
 	}
@@ -86,22 +86,30 @@ func childRows(cc *cchild, rec map[string]any, parentID int64) ([]Row, error) {
 	rows := make([]Row, 0, len(items))
 	for i, item := range items {
 		r := make(Row, len(cc.cols)+1)
-		if err := fill(r, item, cc.cols); err != nil {
+		if err := fill(r[1:], item, cc.cols); err != nil {
 			return nil, fmt.Errorf("item %d: %v", i, err)
 		}
-		r[ch.ParentKey] = parentID
-		for _, k := range ch.Key {
-			if r[k] == nil {
-				return nil, fmt.Errorf("item %d: key column %q is missing", i, k)
-			}
+		r[0] = parentID
+		if err := cc.checkKeys(r, i); err != nil {
+			return nil, err
 		}
 		rows = append(rows, r)
 	}
 	return rows, nil
 }
 
-// fill converts the value at each column's path into row.
-func fill(row Row, rec map[string]any, cols []ccol) error {
+// checkKeys refuses child row r (item i of its parent) when a key column is nil.
+func (cc *cchild) checkKeys(r Row, i int) error {
+	for j, k := range cc.keys {
+		if k < 0 || r[k] == nil {
+			return fmt.Errorf("item %d: key column %q is missing", i, cc.child.Key[j])
+		}
+	}
+	return nil
+}
+
+// fill converts the value at each column's path into vals, by column position.
+func fill(vals []any, rec map[string]any, cols []ccol) error {
 	for i := range cols {
 		col := &cols[i]
 		raw, err := lookup(rec, col.path)
@@ -109,14 +117,13 @@ func fill(row Row, rec map[string]any, cols []ccol) error {
 			return err
 		}
 		if raw == nil {
-			row[col.name] = nil
 			continue
 		}
 		v, err := convert(raw, col.typ)
 		if err != nil {
 			return fmt.Errorf("field %q: %v", joinPath(col.path), err)
 		}
-		row[col.name] = v
+		vals[i] = v
 	}
 	return nil
 }

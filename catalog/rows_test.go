@@ -8,6 +8,18 @@ import (
 )
 
 // decode parses a fixture the way the sync does: UseNumber, so ids are json.Number and amounts strings.
+// namedRows turns what Rows returns into maps by column name, for the assertions to read.
+func namedRows(tab *Table, row Row, children map[string][]Row) (map[string]any, map[string][]map[string]any) {
+	named := map[string][]map[string]any{}
+	for i := range tab.Children {
+		ch := &tab.Children[i]
+		for _, r := range children[ch.Name] {
+			named[ch.Name] = append(named[ch.Name], ch.Layout().Named(r))
+		}
+	}
+	return tab.Layout().Named(row), named
+}
+
 func decode(t testing.TB, s string) map[string]any {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(s))
@@ -63,10 +75,11 @@ const invoiceJSON = `{
 
 func TestRowsInvoice(t *testing.T) {
 	inv, _ := Lookup("invoices")
-	row, children, err := inv.Rows(decode(t, invoiceJSON))
+	r, ch, err := inv.Rows(decode(t, invoiceJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
+	row, children := namedRows(inv, r, ch)
 	want := map[string]any{
 		"id":                  int64(4711),
 		"invoice_number":      "INV-2024-001",
@@ -146,19 +159,20 @@ func TestRowsInvoice(t *testing.T) {
 	if lines[1]["account_id"] != nil || lines[1]["quantity"] != nil || lines[1]["total"] != "5.00" {
 		t.Errorf("line 2 = %v", lines[1])
 	}
-	ch := children["invoice_charges"]
-	if len(ch) != 1 || ch[0]["invoice_id"] != int64(4711) || ch[0]["total"] != "7.25" || ch[0]["id"] != int64(900) {
-		t.Errorf("invoice_charges = %v", ch)
+	charges := children["invoice_charges"]
+	if len(charges) != 1 || charges[0]["invoice_id"] != int64(4711) || charges[0]["total"] != "7.25" || charges[0]["id"] != int64(900) {
+		t.Errorf("invoice_charges = %v", charges)
 	}
 }
 
 func TestRowsNoExtraIsNil(t *testing.T) {
 	cur, _ := Lookup("currencies")
-	row, children, err := cur.Rows(decode(t, `{"id": 1, "code": "EUR", "decimals": 2,
+	r, children, err := cur.Rows(decode(t, `{"id": 1, "code": "EUR", "decimals": 2,
 		"created-at": "2020-01-01T00:00:00Z", "updated-at": "2020-01-01T00:00:00+01:00Z"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	row := cur.Layout().Named(r)
 	if v, ok := row[ColExtra]; !ok || v != nil {
 		t.Errorf("_extra = %#v (present %v), want nil", v, ok)
 	}
@@ -185,10 +199,11 @@ const userJSON = `{
 
 func TestRowsUserChildrenAndLicenses(t *testing.T) {
 	u, _ := Lookup("users")
-	row, children, err := u.Rows(decode(t, userJSON))
+	r, ch, err := u.Rows(decode(t, userJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
+	row, children := namedRows(u, r, ch)
 	if row["purchasing_user"] != true || row["category_planner_user"] != true || row["invoicing_user"] != nil {
 		t.Errorf("license columns: purchasing %v, category_planner %v, invoicing %v",
 			row["purchasing_user"], row["category_planner_user"], row["invoicing_user"])

@@ -275,3 +275,46 @@ func TestFieldsLeafWinsOverParts(t *testing.T) {
 		t.Errorf("fields = %s, want the whole owner object requested once", got)
 	}
 }
+
+// TestLayouts: every row layout starts with the key the destinations look for, has _extra last on parents,
+// and names each column once, so that a position means one column.
+func TestLayouts(t *testing.T) {
+	for _, tab := range All() {
+		l := tab.Layout()
+		if l[0].Name != "id" || l[len(l)-1].Name != ColExtra || len(l) != len(tab.Columns)+1 {
+			t.Errorf("%s: layout %v, want id first, the columns, then %s", tab.Name, l, ColExtra)
+		}
+		layouts := map[string]Layout{tab.Name: l}
+		for i := range tab.Children {
+			ch := &tab.Children[i]
+			cl := ch.Layout()
+			if cl[0].Name != ch.ParentKey || cl[0].Type != Int || len(cl) != len(ch.Columns)+1 {
+				t.Errorf("%s: layout %v, want %s first, then the columns", ch.Name, cl, ch.ParentKey)
+			}
+			layouts[ch.Name] = cl
+		}
+		for name, l := range layouts {
+			seen := map[string]bool{}
+			for _, c := range l {
+				if seen[c.Name] {
+					t.Errorf("%s: column %s twice in the layout", name, c.Name)
+				}
+				seen[c.Name] = true
+			}
+		}
+	}
+	l := Layout{{Name: "id", Type: Int}, {Name: "name"}, {Name: ColExtra, Type: JSON}}
+	r := l.Row(map[string]any{"name": "x", "id": int64(3)})
+	if len(r) != 3 || r[0] != int64(3) || r[1] != "x" || r[2] != nil || l.Index("name") != 1 || l.Index("nope") != -1 {
+		t.Errorf("Row = %v", r)
+	}
+	if m := l.Named(r); len(m) != 3 || m["id"] != int64(3) || m["name"] != "x" {
+		t.Errorf("Named = %v", m)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Row with a name the layout lacks did not panic")
+		}
+	}()
+	l.Row(map[string]any{"surprise": 1})
+}

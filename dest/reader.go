@@ -2,8 +2,6 @@ package dest
 
 import (
 	"context"
-
-	"github.com/coupa-connector/coupa-connector/catalog"
 )
 
 // Reader is implemented by backends that can read back what they wrote. The contract tests use it to check
@@ -13,9 +11,9 @@ type Reader interface {
 	// ReadRows returns every row of table (a catalog table or child name, without the prefix, which the
 	// backend applies), ordered by primary key. Each row has every column the catalog gives the table
 	// (the prepared version of it) plus the standard ones (parents: _extra, _synced_at, _deleted_at;
-	// children: _synced_at), each value nil or the Go type of catalog.Row. The table must have been prepared
+	// children: _synced_at), each value nil or the Go type catalog documents for its column Type. The table must have been prepared
 	// through this Destination.
-	ReadRows(ctx context.Context, table string) ([]catalog.Row, error)
+	ReadRows(ctx context.Context, table string) ([]map[string]any, error)
 
 	// Runs lists the recorded runs, oldest first.
 	Runs(ctx context.Context) ([]*Run, error)

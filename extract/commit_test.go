@@ -28,7 +28,7 @@ func (g *gatedDest) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStat
 	first := len(g.writes) == 0
 	w := gatedWrite{state: cloneState(p.State)}
 	for _, r := range p.Rows {
-		w.ids = append(w.ids, r["id"].(int64))
+		w.ids = append(w.ids, r[0].(int64))
 	}
 	g.writes = append(g.writes, w)
 	g.mu.Unlock()

@@ -152,8 +152,8 @@ func (f *fakeCoupa) callsSnapshot() []*coupa.ListOptions {
 // fakeDest is an in-memory destination that records every committed page and state.
 type fakeDest struct {
 	mu      sync.Mutex
-	rows    map[int64]catalog.Row
-	writes  map[int64]int // id -> number of times written
+	rows    map[int64]map[string]any // by column name
+	writes  map[int64]int            // id -> number of times written
 	deleted map[int64]time.Time
 	state   map[string]*dest.State
 	saved   []*dest.State // every state committed, in order
@@ -161,7 +161,7 @@ type fakeDest struct {
 }
 
 func newFakeDest() *fakeDest {
-	return &fakeDest{rows: map[int64]catalog.Row{}, writes: map[int64]int{}, deleted: map[int64]time.Time{}, state: map[string]*dest.State{}}
+	return &fakeDest{rows: map[int64]map[string]any{}, writes: map[int64]int{}, deleted: map[int64]time.Time{}, state: map[string]*dest.State{}}
 }
 
 func (d *fakeDest) Prepare(ctx context.Context, tables []*catalog.Table) error { return nil }
@@ -191,13 +191,13 @@ func (d *fakeDest) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats
 	defer d.mu.Unlock()
 	var ws dest.WriteStats
 	for _, r := range p.Rows {
-		id := r["id"].(int64)
+		id := r[0].(int64)
 		if _, ok := d.rows[id]; ok {
 			ws.Updated++
 		} else {
 			ws.Inserted++
 		}
-		d.rows[id] = r
+		d.rows[id] = p.Table.Layout().Named(r)
 		d.writes[id]++
 		delete(d.deleted, id)
 	}

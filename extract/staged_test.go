@@ -51,7 +51,7 @@ func (d *stagingDest) StagePage(ctx context.Context, p *dest.Page) (dest.Staged,
 		}
 	}
 	for _, r := range p.Rows {
-		if r["id"].(int64) == d.failID {
+		if r[0].(int64) == d.failID {
 			d.release()
 			return nil, errors.New("injected staging failure")
 		}
@@ -74,7 +74,7 @@ func (s *fakeStaged) Commit(ctx context.Context, st *dest.State) (dest.WriteStat
 	defer s.d.release()
 	inPage := map[int64]bool{}
 	for _, r := range s.p.Rows {
-		inPage[r["id"].(int64)] = true
+		inPage[r[0].(int64)] = true
 	}
 	s.d.mu.Lock()
 	if st != nil && st.Window != nil {

@@ -402,7 +402,7 @@ func (r *tableRun) buildPage(rows *catalog.PageRows, p dest.Partition) (*dest.Pa
 			return nil, 0, fmt.Errorf("table %s: record id %d is outside the requested keyset range (%d, %s]: the API did not honour id filtering",
 				r.t.Name, id, lastID, hiString(p.Hi))
 		}
-		if cursorCol != "" {
+		if cursorCol >= 0 {
 			if ts, ok := rows.Rows[i][cursorCol].(time.Time); !ok || ts.IsZero() {
 				return nil, 0, fmt.Errorf("table %s: record id %d has no valid %s, so it cannot be synced incrementally", r.t.Name, id, r.t.Cursor)
 			}
@@ -419,13 +419,14 @@ func hiString(hi int64) string {
 	return fmt.Sprint(hi)
 }
 
-func (r *tableRun) cursorColumn() string {
-	for _, c := range r.t.Columns {
+// cursorColumn is the position of the cursor's column in the table's rows, -1 when it has none.
+func (r *tableRun) cursorColumn() int {
+	for i, c := range r.t.Columns {
 		if c.Path == r.t.Cursor {
-			return c.Name
+			return i
 		}
 	}
-	return ""
+	return -1
 }
 
 // pending is a fetched page on its way to the destination; ready is closed once it is committed (err nil)

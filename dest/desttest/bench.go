@@ -49,16 +49,19 @@ func benchValue(t catalog.Type, n int64) any {
 func BenchPage(t *catalog.Table, first int64, size int) *dest.Page {
 	p := &dest.Page{Table: t, Children: map[string][]catalog.Row{}, SyncedAt: base,
 		State: &dest.State{Table: t.Name, Window: &dest.Window{Partitions: []dest.Partition{{LastID: first + int64(size)}}}}}
+	// Layouts: parents are id, the columns, _extra; lines are invoice_id, id, the columns.
 	for id := first; id < first+int64(size); id++ {
-		r := catalog.Row{"id": id, catalog.ColExtra: `{"unknown-field":"x"}`}
-		for _, c := range t.Columns[1:] {
-			r[c.Name] = benchValue(c.Type, id)
+		r := make(catalog.Row, len(t.Columns)+1)
+		r[0], r[len(t.Columns)] = id, `{"unknown-field":"x"}`
+		for i, c := range t.Columns[1:] {
+			r[1+i] = benchValue(c.Type, id)
 		}
 		p.Rows = append(p.Rows, r)
 		for n := int64(1); n <= 3; n++ {
-			l := catalog.Row{"invoice_id": id, "id": id*10 + n}
-			for _, c := range t.Children[0].Columns[1:] {
-				l[c.Name] = benchValue(c.Type, n)
+			l := make(catalog.Row, len(t.Children[0].Columns)+1)
+			l[0], l[1] = id, id*10+n
+			for i, c := range t.Children[0].Columns[1:] {
+				l[2+i] = benchValue(c.Type, n)
 			}
 			p.Children["invoice_lines"] = append(p.Children["invoice_lines"], l)
 		}
@@ -89,11 +92,11 @@ func BenchWritePage(b *testing.B, d dest.Destination) {
 		if i >= len(pages) {
 			// Past the prebuilt range, shift the ids so that every page stays an insert.
 			for _, r := range p.Rows {
-				r["id"] = r["id"].(int64) + int64(len(pages)*size)
+				r[0] = r[0].(int64) + int64(len(pages)*size)
 			}
 			for _, l := range p.Children["invoice_lines"] {
-				l["invoice_id"] = l["invoice_id"].(int64) + int64(len(pages)*size)
-				l["id"] = l["id"].(int64) + int64(len(pages)*size*10)
+				l[0] = l[0].(int64) + int64(len(pages)*size)
+				l[1] = l[1].(int64) + int64(len(pages)*size*10)
 			}
 		}
 		// Through dest.Staging, as a sync writes: WritePage for SQLite and Parquet, StagePage and

@@ -75,26 +75,53 @@ func Suppliers() *catalog.Table {
 
 var base = time.Date(2026, 3, 1, 8, 30, 0, 0, time.UTC)
 
+// The layouts of the fixture's rows.
+var (
+	invoiceCols = Invoices().Layout()
+	lineCols    = Invoices().Children[0].Layout()
+	tagCols     = Invoices().Children[1].Layout()
+)
+
+// Set assigns column name of r, a row of layout l: fixtures and their spoilt variants read better by name.
+func Set(r catalog.Row, l catalog.Layout, name string, v any) {
+	i := l.Index(name)
+	if i < 0 {
+		panic("desttest: no column " + name)
+	}
+	r[i] = v
+}
+
 // Invoice builds a parent row with its three lines (ids id*10+1..3) and one tag.
 func Invoice(id int64, total string) (catalog.Row, []catalog.Row, []catalog.Row) {
-	row := catalog.Row{
+	row := invoiceCols.Row(map[string]any{
 		"id":             id,
 		"invoice_number": fmt.Sprintf("INV-%d", id),
 		"total":          total,
 		"paid":           id%2 == 0,
 		"invoice_date":   base.Add(-24 * time.Hour),
 		"updated_at":     base.Add(time.Duration(id) * time.Second),
-		"custom_fields":  nil,
-		catalog.ColExtra: nil,
-	}
+	})
 	var lines []catalog.Row
 	for n := int64(1); n <= 3; n++ {
-		lines = append(lines, catalog.Row{
+		lines = append(lines, lineCols.Row(map[string]any{
 			"invoice_id": id, "id": id*10 + n, "line_num": n, "amount": fmt.Sprintf("%d.25", n), "description": fmt.Sprintf("line %d of %d", n, id),
-		})
+		}))
 	}
-	tags := []catalog.Row{{"invoice_id": id, "tag_id": int64(7), "name": "urgent"}}
+	tags := []catalog.Row{tagCols.Row(map[string]any{"invoice_id": id, "tag_id": int64(7), "name": "urgent"})}
 	return row, lines, tags
+}
+
+// asV2 turns a page of Invoices into the same page of InvoicesV2, its new columns nil.
+func asV2(p *dest.Page) {
+	v2 := InvoicesV2()
+	convert := func(rows []catalog.Row, from, to catalog.Layout) {
+		for i, r := range rows {
+			rows[i] = to.Row(from.Named(r))
+		}
+	}
+	convert(p.Rows, p.Table.Layout(), v2.Layout())
+	convert(p.Children["invoice_lines"], p.Table.Children[0].Layout(), v2.Children[0].Layout())
+	p.Table = v2
 }
 
 // Page builds a page of invoices with their lines and tags.
@@ -204,7 +231,7 @@ func mustWrite(t *testing.T, d dest.Destination, p *dest.Page) dest.WriteStats {
 	return st
 }
 
-func read(t *testing.T, d dest.Destination, table string) []catalog.Row {
+func read(t *testing.T, d dest.Destination, table string) []map[string]any {
 	t.Helper()
 	rows, err := d.(dest.Reader).ReadRows(context.Background(), table)
 	if err != nil {
@@ -222,9 +249,9 @@ func ids(t *testing.T, d dest.Destination, table string) []int64 {
 	return out
 }
 
-func byID(t *testing.T, d dest.Destination, table string) map[int64]catalog.Row {
+func byID(t *testing.T, d dest.Destination, table string) map[int64]map[string]any {
 	t.Helper()
-	m := map[int64]catalog.Row{}
+	m := map[int64]map[string]any{}
 	for _, r := range read(t, d, table) {
 		m[r["id"].(int64)] = r
 	}
@@ -268,12 +295,13 @@ func testPrepareEvolves(t *testing.T, ctx context.Context, d dest.Destination) {
 	if v, ok := old["po_number"]; !ok || v != nil {
 		t.Errorf("new column po_number of an old row = %v (present %v), want present and nil", v, ok)
 	}
-	p := &dest.Page{Table: InvoicesV2(), SyncedAt: base}
+	p := &dest.Page{Table: Invoices(), SyncedAt: base}
 	row, lines, _ := Invoice(2, "1.00")
-	row["po_number"] = "PO-9"
-	lines[0]["po_line"] = int64(4)
 	p.Rows = []catalog.Row{row}
 	p.Children = map[string][]catalog.Row{"invoice_lines": lines}
+	asV2(p)
+	Set(p.Rows[0], InvoicesV2().Layout(), "po_number", "PO-9")
+	Set(p.Children["invoice_lines"][0], InvoicesV2().Children[0].Layout(), "po_line", int64(4))
 	mustWrite(t, d, p)
 	if got := byID(t, d, "invoices")[2]["po_number"]; got != "PO-9" {
 		t.Errorf("po_number written after evolving = %v, want PO-9", got)
@@ -299,8 +327,8 @@ func testUpsert(t *testing.T, ctx context.Context, d dest.Destination) {
 		t.Errorf("first write stats = %+v, want 2 inserted, 0 updated, 8 children", st)
 	}
 	p := Page(2, 3)
-	p.Rows[0]["invoice_number"] = "INV-2-amended"
-	p.Rows[0]["total"] = "999.99"
+	Set(p.Rows[0], invoiceCols, "invoice_number", "INV-2-amended")
+	Set(p.Rows[0], invoiceCols, "total", "999.99")
 	st = mustWrite(t, d, p)
 	if st.Inserted != 1 || st.Updated != 1 || st.Children != 8 {
 		t.Errorf("second write stats = %+v, want 1 inserted, 1 updated, 8 children", st)
@@ -325,7 +353,7 @@ func testChildrenReplaced(t *testing.T, ctx context.Context, d dest.Destination)
 	mustWrite(t, d, Page(1, 2))
 	p := Page(1)
 	lines := p.Children["invoice_lines"]
-	lines[0]["description"] = "changed"
+	Set(lines[0], lineCols, "description", "changed")
 	p.Children["invoice_lines"] = lines[:2] // line 13 was removed from invoice 1
 	delete(p.Children, "invoice_tags")      // and invoice 1 has no tags any more
 	mustWrite(t, d, p)
@@ -357,7 +385,7 @@ func testChildMoved(t *testing.T, ctx context.Context, d dest.Destination) {
 	mustPrepare(t, d, Invoices())
 	mustWrite(t, d, Page(1, 2))
 	p := Page(2)
-	p.Children["invoice_lines"][0]["id"] = int64(11) // was invoice 1's first line
+	Set(p.Children["invoice_lines"][0], lineCols, "id", int64(11)) // was invoice 1's first line
 	mustWrite(t, d, p)
 	lines := byID(t, d, "invoice_lines")
 	if got := lines[11]["invoice_id"]; got != int64(2) {
@@ -376,7 +404,7 @@ func testDecimals(t *testing.T, ctx context.Context, d dest.Destination) {
 		row, _, _ := Invoice(int64(i+1), v)
 		p.Rows = append(p.Rows, row)
 	}
-	p.Children = map[string][]catalog.Row{"invoice_lines": {{"invoice_id": int64(1), "id": int64(100), "line_num": int64(1), "amount": "0.30"}}}
+	p.Children = map[string][]catalog.Row{"invoice_lines": {lineCols.Row(map[string]any{"invoice_id": int64(1), "id": int64(100), "line_num": int64(1), "amount": "0.30"})}}
 	mustWrite(t, d, p)
 	rows := byID(t, d, "invoices")
 	for i, v := range values {
@@ -389,7 +417,7 @@ func testDecimals(t *testing.T, ctx context.Context, d dest.Destination) {
 	}
 	bad := &dest.Page{Table: Invoices(), SyncedAt: base}
 	row, _, _ := Invoice(50, "")
-	row["total"] = 0.1
+	Set(row, invoiceCols, "total", 0.1)
 	bad.Rows = []catalog.Row{row}
 	if _, err := d.WritePage(ctx, bad); err == nil {
 		t.Error("a float64 decimal was accepted; it must be refused because it is not exact")
@@ -401,8 +429,8 @@ func testTimestamps(t *testing.T, ctx context.Context, d dest.Destination) {
 	pacific := time.FixedZone("-07:00", -7*3600)
 	local := time.Date(2016, 10, 7, 6, 59, 46, 0, pacific)
 	p := Page(1)
-	p.Rows[0]["updated_at"] = local
-	p.Rows[0]["invoice_date"] = time.Time{}
+	Set(p.Rows[0], invoiceCols, "updated_at", local)
+	Set(p.Rows[0], invoiceCols, "invoice_date", time.Time{})
 	p.SyncedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	mustWrite(t, d, p)
 	r := byID(t, d, "invoices")[1]
@@ -430,8 +458,8 @@ func testJSON(t *testing.T, ctx context.Context, d dest.Destination) {
 	custom := `{"cost-center":"R&D <lab>","approved":true,"amount":"12.30","list":[1,2]}`
 	extra := `{"payment-term":{"code":"Net 30"},"unknown-flag":false,"note":"ünïcödé \"quoted\""}`
 	p := Page(1)
-	p.Rows[0]["custom_fields"] = custom
-	p.Rows[0][catalog.ColExtra] = extra
+	Set(p.Rows[0], invoiceCols, "custom_fields", custom)
+	Set(p.Rows[0], invoiceCols, catalog.ColExtra, extra)
 	mustWrite(t, d, p)
 	r := byID(t, d, "invoices")[1]
 	if r["custom_fields"] != custom {
@@ -444,7 +472,7 @@ func testJSON(t *testing.T, ctx context.Context, d dest.Destination) {
 
 func testNulls(t *testing.T, ctx context.Context, d dest.Destination) {
 	mustPrepare(t, d, Invoices())
-	p := &dest.Page{Table: Invoices(), SyncedAt: base, Rows: []catalog.Row{{"id": int64(5)}}}
+	p := &dest.Page{Table: Invoices(), SyncedAt: base, Rows: []catalog.Row{invoiceCols.Row(map[string]any{"id": int64(5)})}}
 	mustWrite(t, d, p)
 	r := byID(t, d, "invoices")[5]
 	for _, c := range []string{"invoice_number", "total", "paid", "invoice_date", "custom_fields", catalog.ColExtra} {
@@ -453,13 +481,13 @@ func testNulls(t *testing.T, ctx context.Context, d dest.Destination) {
 		}
 	}
 	p = Page(6)
-	p.Rows[0]["paid"] = false
+	Set(p.Rows[0], invoiceCols, "paid", false)
 	mustWrite(t, d, p)
 	if got := byID(t, d, "invoices")[6]["paid"]; got != false {
 		t.Errorf("paid=false read back as %#v", got)
 	}
 	p = Page(6)
-	p.Rows[0]["paid"] = true
+	Set(p.Rows[0], invoiceCols, "paid", true)
 	mustWrite(t, d, p)
 	if got := byID(t, d, "invoices")[6]["paid"]; got != true {
 		t.Errorf("paid=true read back as %#v", got)
@@ -567,7 +595,7 @@ func testStaged(t *testing.T, ctx context.Context, d dest.Destination) {
 	}
 	// A page the destination refuses is refused at staging, before anything is written.
 	bad := Page(6)
-	bad.Rows[0]["total"] = "not money"
+	Set(bad.Rows[0], invoiceCols, "total", "not money")
 	if s, err := sw.StagePage(ctx, bad); err == nil {
 		s.Rollback()
 		t.Error("StagePage accepted a row with a non-decimal amount")
@@ -640,7 +668,7 @@ func assertUnchanged(t *testing.T, d dest.Destination, what string) {
 
 func changingPage() *dest.Page {
 	p := Page(1, 3)
-	p.Rows[0]["total"] = "1.00"
+	Set(p.Rows[0], invoiceCols, "total", "1.00")
 	p.State = &dest.State{Table: "invoices", Cursor: base.Add(time.Hour)}
 	return p
 }
@@ -664,14 +692,16 @@ func testCancelled(t *testing.T, ctx context.Context, d dest.Destination) {
 
 func testBadRows(t *testing.T, ctx context.Context, d dest.Destination) {
 	cases := map[string]func(p *dest.Page){
-		"a parent without id":            func(p *dest.Page) { delete(p.Rows[1], "id") },
-		"a line without id":              func(p *dest.Page) { p.Children["invoice_lines"][4]["id"] = nil },
-		"a tag without its key":          func(p *dest.Page) { delete(p.Children["invoice_tags"][1], "tag_id") },
-		"a wrong Go type":                func(p *dest.Page) { p.Children["invoice_lines"][5]["line_num"] = "three" },
-		"a column the catalog lacks":     func(p *dest.Page) { p.Rows[1]["surprise"] = "x" },
-		"a child of no parent in page":   func(p *dest.Page) { p.Children["invoice_lines"][5]["invoice_id"] = int64(99) },
-		"a child table the parent lacks": func(p *dest.Page) { p.Children["order_lines"] = []catalog.Row{{"id": int64(1)}} },
-		"a malformed decimal":            func(p *dest.Page) { p.Rows[1]["total"] = "12,50" },
+		"a parent without id":            func(p *dest.Page) { Set(p.Rows[1], invoiceCols, "id", nil) },
+		"a line without id":              func(p *dest.Page) { Set(p.Children["invoice_lines"][4], lineCols, "id", nil) },
+		"a tag without its key":          func(p *dest.Page) { Set(p.Children["invoice_tags"][1], tagCols, "tag_id", nil) },
+		"a wrong Go type":                func(p *dest.Page) { Set(p.Children["invoice_lines"][5], lineCols, "line_num", "three") },
+		"a row longer than its layout":   func(p *dest.Page) { p.Rows[1] = append(p.Rows[1], "x") },
+		"a row shorter than its layout":  func(p *dest.Page) { p.Rows[1] = p.Rows[1][:3] },
+		"a column the destination lacks": asV2,
+		"a child of no parent in page":   func(p *dest.Page) { Set(p.Children["invoice_lines"][5], lineCols, "invoice_id", int64(99)) },
+		"a child table the parent lacks": func(p *dest.Page) { p.Children["order_lines"] = []catalog.Row{{int64(1)}} },
+		"a malformed decimal":            func(p *dest.Page) { Set(p.Rows[1], invoiceCols, "total", "12,50") },
 	}
 	seed(t, d)
 	for name, spoil := range cases {

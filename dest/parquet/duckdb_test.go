@@ -226,11 +226,11 @@ func TestDuckDBReadsTheLatestVersionOfEveryRow(t *testing.T) {
 
 // lakeReader serves the rows DuckDB returned through dest.Reader, for extracttest.Diff.
 type lakeReader struct {
-	rows map[string][]catalog.Row // latest-version views, parents and children
-	live map[string][]catalog.Row // the live-rows query, parents only
+	rows map[string][]map[string]any // latest-version views, parents and children
+	live map[string][]map[string]any // the live-rows query, parents only
 }
 
-func (r *lakeReader) ReadRows(_ context.Context, table string) ([]catalog.Row, error) {
+func (r *lakeReader) ReadRows(_ context.Context, table string) ([]map[string]any, error) {
 	rows, ok := r.rows[table]
 	if !ok {
 		return nil, fmt.Errorf("table %s was not queried", table)
@@ -262,7 +262,7 @@ func queryLake(t *testing.T, lake string, q docQueries, tables []*catalog.Table)
 	}
 	var stmts []string
 	var reads []read
-	r := &lakeReader{rows: map[string][]catalog.Row{}, live: map[string][]catalog.Row{}}
+	r := &lakeReader{rows: map[string][]map[string]any{}, live: map[string][]map[string]any{}}
 	for _, tb := range tables {
 		if !hasFiles(tb.Name) {
 			r.rows[tb.Name] = nil
@@ -308,15 +308,15 @@ func queryLake(t *testing.T, lake string, q docQueries, tables []*catalog.Table)
 	return r
 }
 
-// convertRows turns DuckDB's JSON values into the Go types of catalog.Row for the catalog's columns.
-func convertRows(res duckdbtest.Result, cols []catalog.Column) ([]catalog.Row, error) {
+// convertRows turns DuckDB's JSON values into the Go types catalog documents for the catalog's columns.
+func convertRows(res duckdbtest.Result, cols []catalog.Column) ([]map[string]any, error) {
 	types := map[string]catalog.Type{catalog.ColDeletedAt: catalog.Timestamp, catalog.ColSyncedAt: catalog.Timestamp}
 	for _, c := range cols {
 		types[c.Name] = c.Type
 	}
-	var out []catalog.Row
+	var out []map[string]any
 	for _, rec := range res.Rows {
-		row := catalog.Row{}
+		row := map[string]any{}
 		for k, v := range rec {
 			typ, known := types[k]
 			if !known || v == nil {

@@ -126,9 +126,9 @@ func TestFilesAreTypedZstdHiveParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := desttest.Page(1, 2)
-	p.Rows[0]["total"] = "12345678901234567.89"
-	p.Rows[1]["total"] = "-0.10"
-	p.Rows[0]["updated_at"] = time.Date(2016, 10, 7, 6, 59, 46, 0, time.FixedZone("-07:00", -7*3600))
+	desttest.Set(p.Rows[0], desttest.Invoices().Layout(), "total", "12345678901234567.89")
+	desttest.Set(p.Rows[1], desttest.Invoices().Layout(), "total", "-0.10")
+	desttest.Set(p.Rows[0], desttest.Invoices().Layout(), "updated_at", time.Date(2016, 10, 7, 6, 59, 46, 0, time.FixedZone("-07:00", -7*3600)))
 	if _, err := d.WritePage(ctx, p); err != nil {
 		t.Fatal(err)
 	}

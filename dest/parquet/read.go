@@ -17,7 +17,7 @@ import (
 
 // record is one stored row with its operation and version.
 type record struct {
-	row     catalog.Row
+	row     map[string]any
 	op      string
 	version int64
 }
@@ -25,7 +25,7 @@ type record struct {
 // ReadRows returns the current rows of table (catalog name, parent or child): for a parent the latest upsert
 // of each id, with _deleted_at from a later delete; for a child the rows written with their parent's latest
 // upsert. It is the Go twin of the DuckDB query in the package comment.
-func (d *Dir) ReadRows(_ context.Context, table string) ([]catalog.Row, error) {
+func (d *Dir) ReadRows(_ context.Context, table string) ([]map[string]any, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.flushLocked(); err != nil {
@@ -60,7 +60,7 @@ func (d *Dir) ReadRows(_ context.Context, table string) ([]catalog.Row, error) {
 			m[id] = r
 		}
 	}
-	var out []catalog.Row
+	var out []map[string]any
 	if child == nil {
 		for id, r := range latest {
 			row := fill(r.row, pcols)
@@ -89,8 +89,8 @@ func (d *Dir) ReadRows(_ context.Context, table string) ([]catalog.Row, error) {
 
 // fill gives a row every column of the table (old parts lack columns added later) and drops the
 // bookkeeping ones.
-func fill(r catalog.Row, cols map[string]bool) catalog.Row {
-	out := catalog.Row{}
+func fill(r map[string]any, cols map[string]bool) map[string]any {
+	out := map[string]any{}
 	for c := range cols {
 		out[c] = r[c]
 	}
@@ -99,7 +99,7 @@ func fill(r catalog.Row, cols map[string]bool) catalog.Row {
 	return out
 }
 
-func sortRows(rows []catalog.Row, key []string) {
+func sortRows(rows []map[string]any, key []string) {
 	sort.Slice(rows, func(i, j int) bool {
 		for _, k := range key {
 			a, b := rows[i][k], rows[j][k]
@@ -176,7 +176,7 @@ func readFile(path string) ([]record, map[string]bool, error) {
 	for {
 		n, err := r.ReadRows(buf)
 		for _, row := range buf[:n] {
-			rec := record{row: catalog.Row{}}
+			rec := record{row: map[string]any{}}
 			for _, v := range row {
 				c := v.Column()
 				name := names[c]

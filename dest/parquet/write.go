@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +34,8 @@ type tablePlan struct {
 	schema    *pq.Schema
 	index     map[string]int // column name -> leaf index in schema
 	colIdx    []int          // leaf index of each of cols
+	layout    catalog.Layout // of the rows a page brings
+	pos       []int          // position of each of cols in those rows (-1: _extra of a child)
 	// leaf indexes of the columns every row gets from the writer, not from the page
 	syncedIdx, opIdx, versionIdx, deletedIdx int
 	children                                 []*tablePlan
@@ -50,13 +51,13 @@ func (d *Dir) plan(t *catalog.Table) *tablePlan {
 	p := &tablePlan{name: d.prefix + t.Name, source: t.Name, parent: true, key: []string{"id"}}
 	p.cols = addCols(nil, t.Columns...)
 	p.cols = addCols(p.cols, catalog.Column{Name: catalog.ColExtra, Type: catalog.JSON})
-	p.build()
+	p.build(t.Layout())
 	for _, c := range t.Children {
 		cp := &tablePlan{name: d.prefix + c.Name, source: c.Name, parentKey: c.ParentKey, key: c.Key}
 		cp.cols = addCols(nil, catalog.Column{Name: c.ParentKey, Type: catalog.Int})
 		cp.cols = addCols(cp.cols, c.Columns...)
 		cp.cols = addCols(cp.cols, catalog.Column{Name: catalog.ColExtra, Type: catalog.JSON})
-		cp.build()
+		cp.build(c.Layout())
 		p.children = append(p.children, cp)
 	}
 	d.planCache[sig] = p
@@ -106,7 +107,18 @@ func leaf(t catalog.Type) pq.Node {
 	}
 }
 
-func (p *tablePlan) build() {
+func (p *tablePlan) names() []string {
+	names := make([]string, len(p.cols))
+	for i, c := range p.cols {
+		names[i] = c.Name
+	}
+	return names
+}
+
+func (p *tablePlan) build(layout catalog.Layout) {
+	// The plan is made from the page's own table, so every column of the layout is among cols.
+	p.layout = layout
+	p.pos, _ = dest.Positions(p.name, layout, p.names())
 	g := pq.Group{}
 	for _, c := range p.cols {
 		g[c.Name] = pq.Optional(leaf(c.Type))
@@ -264,14 +276,35 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 		return st, d.broken
 	}
 	plan := d.plan(p.Table)
+	if prepared := d.plans[p.Table.Name]; prepared != nil && prepared != plan {
+		// A page of another version of the table: files take any schema, but what the page carries must
+		// have been prepared, as every backend requires.
+		if _, err := dest.Positions(plan.name, p.Table.Layout(), prepared.names()); err != nil {
+			return st, fmt.Errorf("parquet: %v", err)
+		}
+		for i := range p.Table.Children {
+			ch := &p.Table.Children[i]
+			pc := prepared.child(ch.Name)
+			if pc == nil {
+				return st, fmt.Errorf("parquet: child table %s of %s was not prepared", ch.Name, plan.name)
+			}
+			if _, err := dest.Positions(pc.name, ch.Layout(), pc.names()); err != nil {
+				return st, fmt.Errorf("parquet: %v", err)
+			}
+		}
+	}
 	version := d.nextVersion()
 	parents := make([]pq.Row, 0, len(p.Rows))
 	at := map[int64]int{}
 	var ids []int64
+	idAt := plan.layout.Index("id")
 	for n, r := range p.Rows {
-		id, ok := r["id"].(int64)
+		if err := dest.CheckRow(plan.name, n, r, plan.layout); err != nil {
+			return dest.WriteStats{}, fmt.Errorf("parquet: %v", err)
+		}
+		id, ok := r[idAt].(int64)
 		if !ok {
-			return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r["id"])
+			return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r[idAt])
 		}
 		row, err := encode(plan, r, upsertOp, version, synced, d.scratch.row(len(plan.index)))
 		if err != nil {
@@ -292,17 +325,21 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 	}
 	children := make([][]pq.Row, len(plan.children))
 	for i, cp := range plan.children {
+		pk := cp.layout.Index(cp.parentKey)
 		for n, r := range p.Children[cp.source] {
+			if err := dest.CheckRow(cp.name, n, r, cp.layout); err != nil {
+				return dest.WriteStats{}, fmt.Errorf("parquet: %v", err)
+			}
 			row, err := encode(cp, r, upsertOp, version, synced, d.scratch.row(len(cp.index)))
 			if err != nil {
 				return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: %w", cp.name, n, err)
 			}
-			pid, _ := r[cp.parentKey].(int64)
+			pid, _ := r[pk].(int64)
 			if _, ok := at[pid]; !ok {
-				return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: %s %v is not a parent in this page", cp.name, n, cp.parentKey, r[cp.parentKey])
+				return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: %s %v is not a parent in this page", cp.name, n, cp.parentKey, r[pk])
 			}
 			for _, k := range cp.key {
-				if r[k] == nil {
+				if j := cp.layout.Index(k); j < 0 || r[j] == nil {
 					return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: key column %s is missing", cp.name, n, k)
 				}
 			}
@@ -375,18 +412,18 @@ func (d *Dir) add(p *tablePlan, rows []pq.Row) {
 	d.pendRows += len(rows)
 }
 
-// encode turns a row into a Parquet row of p's schema, refusing unknown columns and wrong Go types.
+// encode turns r, a row of p's layout (checked by the caller), into a Parquet row of p's schema, refusing
+// wrong Go types.
 func encode(p *tablePlan, r catalog.Row, op []byte, version int64, synced time.Time, row pq.Row) (pq.Row, error) {
 	if len(row) != len(p.index) {
 		row = make(pq.Row, len(p.index))
 	}
-	set := 0
 	for n := range p.cols {
 		c := &p.cols[n]
 		i := p.colIdx[n]
-		v, ok := r[c.Name]
-		if ok {
-			set++
+		var v any
+		if j := p.pos[n]; j >= 0 {
+			v = r[j]
 		}
 		if v == nil {
 			row[i] = pq.NullValue().Level(0, 0, i)
@@ -401,13 +438,6 @@ func encode(p *tablePlan, r catalog.Row, op []byte, version int64, synced time.T
 			continue
 		}
 		row[i] = value(c.Type, v, i)
-	}
-	if set != len(r) {
-		for k := range r {
-			if !slices.ContainsFunc(p.cols, func(c catalog.Column) bool { return c.Name == k }) {
-				return nil, fmt.Errorf("column %s is not in the catalog for %s: the page is malformed", k, p.name)
-			}
-		}
 	}
 	row[p.syncedIdx] = pq.Int64Value(synced.UnixMicro()).Level(0, 0, p.syncedIdx)
 	row[p.opIdx] = pq.ByteArrayValue(op).Level(0, 0, p.opIdx)
@@ -481,7 +511,9 @@ func (d *Dir) MarkDeleted(_ context.Context, table string, ids []int64, at time.
 		if _, ok := known[id]; !ok {
 			continue
 		}
-		row, err := encode(plan, catalog.Row{"id": id}, deleteOp, version, at.UTC(), nil)
+		tomb := make(catalog.Row, len(plan.layout))
+		tomb[plan.layout.Index("id")] = id
+		row, err := encode(plan, tomb, deleteOp, version, at.UTC(), nil)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/dest"
+	"github.com/coupa-connector/coupa-connector/dest/desttest"
 )
 
 func stageAndCommit(t *testing.T, d *DB, p *dest.Page) dest.WriteStats {
@@ -31,9 +32,9 @@ func page(tab *catalog.Table, rows []catalog.Row, lines ...catalog.Row) *dest.Pa
 func TestNewParentsAreCopiedExactly(t *testing.T) {
 	d, tab, _ := prepared(t)
 	odd := invoice(7, "0.10")
-	odd["invoice_number"] = "tab\there\nnew line\\back\rslash"
-	odd["custom_fields"] = `{"note":"a\tb"}`
-	odd["paid"] = nil
+	desttest.Set(odd, invoiceCols, "invoice_number", "tab\there\nnew line\\back\rslash")
+	desttest.Set(odd, invoiceCols, "custom_fields", `{"note":"a\tb"}`)
+	desttest.Set(odd, invoiceCols, "paid", nil)
 	st := stageAndCommit(t, d, page(tab, []catalog.Row{invoice(5, "12345678901234567890.123456"), odd},
 		line(5, 50, "1.00"), line(7, 70, "-2.5")))
 	if d.copied.Load() != 1 {
@@ -174,7 +175,7 @@ func TestCopyTimestampsOutsideCommonEra(t *testing.T) {
 	for i, ts := range []time.Time{time.Date(0, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(-5, 3, 1, 1, 2, 3, 4000, time.UTC),
 		time.Date(1, 1, 1, 0, 0, 0, 0, time.FixedZone("p", 3600)), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)} {
 		r := invoice(int64(i+1), "1.00")
-		r["updated_at"] = ts
+		desttest.Set(r, invoiceCols, "updated_at", ts)
 		rows = append(rows, r)
 	}
 	stageAndCommit(t, d, page(tab, rows))

@@ -43,14 +43,20 @@ func invoicesTable() *catalog.Table {
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 123456000, time.UTC)
 
+// The layouts of invoicesTable's rows.
+var (
+	invoiceCols = invoicesTable().Layout()
+	lineCols    = invoicesTable().Children[0].Layout()
+)
+
 func invoice(id int64, total string) catalog.Row {
-	return catalog.Row{"id": id, "invoice_number": fmt.Sprintf("INV-%d", id), "total": total, "paid": id%2 == 0,
+	return invoiceCols.Row(map[string]any{"id": id, "invoice_number": fmt.Sprintf("INV-%d", id), "total": total, "paid": id%2 == 0,
 		"updated_at": t0.Add(time.Duration(id) * time.Minute), "custom_fields": `{"cost_center":"CC-1"}`,
-		catalog.ColExtra: `{"unknown":1}`}
+		catalog.ColExtra: `{"unknown":1}`})
 }
 
 func line(parent, id int64, amount string) catalog.Row {
-	return catalog.Row{"invoice_id": parent, "id": id, "description": fmt.Sprintf("line %d", id), "amount": amount}
+	return lineCols.Row(map[string]any{"invoice_id": parent, "id": id, "description": fmt.Sprintf("line %d", id), "amount": amount})
 }
 
 func open(t testing.TB, dsn string, opts Options) *DB {
@@ -95,7 +101,7 @@ func TestWritePageTypesAndExactMoney(t *testing.T) {
 	for id := int64(1); id <= 4; id++ {
 		rows = append(rows, invoice(id, totals[id]))
 	}
-	rows[3]["paid"] = nil
+	desttest.Set(rows[3], invoiceCols, "paid", nil)
 	state := &dest.State{Table: "invoices", Version: dest.StateVersion, Cursor: t0,
 		Window:    &dest.Window{From: t0, To: t0.Add(time.Hour), Partitions: []dest.Partition{{Lo: 0, Hi: 100, LastID: 4}}},
 		UpdatedAt: t0.Add(time.Second)}
@@ -209,7 +215,7 @@ func TestFailedPageCommitsNothing(t *testing.T) {
 	// PostgreSQL refuses a NUL byte in text: the child insert fails on the server, after the parents'
 	// upsert ran in the same batch, which must then roll back with it.
 	bad := line(1, 10, "1")
-	bad["description"] = "nul\x00byte"
+	desttest.Set(bad, lineCols, "description", "nul\x00byte")
 	_, err := d.WritePage(ctx, &dest.Page{Table: tab, SyncedAt: t0, Rows: []catalog.Row{invoice(1, "1")},
 		Children: map[string][]catalog.Row{"invoice_lines": {bad}},
 		State:    &dest.State{Table: "invoices", Version: 1, Cursor: t0}})
@@ -271,10 +277,10 @@ func TestSchemaEvolutionAddsColumns(t *testing.T) {
 	if err := d.Prepare(ctx, []*catalog.Table{grown}); err != nil {
 		t.Fatal(err)
 	}
-	r := invoice(2, "6")
-	r["exchange_rate"] = "1.0825"
-	l := line(2, 20, "1")
-	l["quantity"] = "3.5"
+	r := grown.Layout().Row(invoiceCols.Named(invoice(2, "6")))
+	desttest.Set(r, grown.Layout(), "exchange_rate", "1.0825")
+	l := grown.Children[0].Layout().Row(lineCols.Named(line(2, 20, "1")))
+	desttest.Set(l, grown.Children[0].Layout(), "quantity", "3.5")
 	if _, err := d.WritePage(ctx, &dest.Page{Table: grown, SyncedAt: t0, Rows: []catalog.Row{r},
 		Children: map[string][]catalog.Row{"invoice_lines": {l}}}); err != nil {
 		t.Fatal(err)
@@ -532,10 +538,10 @@ func BenchmarkWritePageParallel(b *testing.B) {
 			base := next.Add(1) * size * 10
 			for j, r := range p.Rows {
 				id := base + int64(j)
-				r["id"] = id
+				r[0] = id // BenchPage's layouts: id first; lines invoice_id then id
 				for n, l := range p.Children["invoice_lines"][j*3 : j*3+3] {
-					l["invoice_id"] = id
-					l["id"] = id*10 + int64(n)
+					l[0] = id
+					l[1] = id*10 + int64(n)
 				}
 			}
 			if _, err := d.WritePage(ctx, p); err != nil {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/dest"
 )
 
@@ -15,7 +14,7 @@ var _ dest.Reader = (*DB)(nil)
 
 // ReadRows returns every row of table (catalog name, parent or child) with every column the physical table
 // has, ordered by its key. Numeric and JSON come back as their exact text.
-func (d *DB) ReadRows(ctx context.Context, table string) ([]catalog.Row, error) {
+func (d *DB) ReadRows(ctx context.Context, table string) ([]map[string]any, error) {
 	name := d.prefix + table
 	var key []string
 	if v, ok := d.sources.Load(table); ok {
@@ -64,13 +63,13 @@ func (d *DB) ReadRows(ctx context.Context, table string) ([]catalog.Row, error) 
 		return nil, d.wrap("read "+name, err)
 	}
 	defer rows.Close()
-	var out []catalog.Row
+	var out []map[string]any
 	for rows.Next() {
 		vals, err := rows.Values()
 		if err != nil {
 			return nil, d.wrap("read "+name, err)
 		}
-		r := catalog.Row{}
+		r := map[string]any{}
 		for i, v := range vals {
 			if t, ok := v.(time.Time); ok {
 				v = t.UTC()

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/dest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -45,6 +46,8 @@ type tablePlan struct {
 	extra     []colDef // columns the table has that a page does not write (_deleted_at)
 	key       []string // conflict target
 	parentKey string   // children only: the column holding the parent id
+	layout    catalog.Layout
+	pos       []int // for each of cols, its position in rows of layout (-1: _synced_at)
 
 	upsert string // $1..$n: one array per column
 	delete string // children only: delete the children of a list of parents
@@ -63,6 +66,7 @@ func (d *DB) plan(t *catalog.Table) *tablePlan {
 	p.cols = addCols(p.cols, catalog.Column{Name: catalog.ColExtra, Type: catalog.JSON},
 		catalog.Column{Name: catalog.ColSyncedAt, Type: catalog.Timestamp})
 	p.extra = []colDef{{catalog.ColDeletedAt, catalog.Timestamp}}
+	p.place(t.Layout())
 	d.finish(p, true)
 	for _, c := range t.Children {
 		cp := &tablePlan{name: d.prefix + c.Name, source: c.Name, key: c.Key, parentKey: c.ParentKey}
@@ -70,6 +74,7 @@ func (d *DB) plan(t *catalog.Table) *tablePlan {
 		cp.cols = addCols(cp.cols, c.Columns...)
 		cp.cols = addCols(cp.cols, catalog.Column{Name: catalog.ColExtra, Type: catalog.JSON},
 			catalog.Column{Name: catalog.ColSyncedAt, Type: catalog.Timestamp})
+		cp.place(c.Layout())
 		d.finish(cp, false)
 		p.children = append(p.children, cp)
 	}
@@ -91,6 +96,13 @@ func signature(t *catalog.Table) string {
 		}
 	}
 	return b.String()
+}
+
+// place records where each column's value sits in rows of layout. The plan is made from the page's own
+// table, so every column of the layout is among the plan's.
+func (p *tablePlan) place(layout catalog.Layout) {
+	p.layout = layout
+	p.pos, _ = dest.Positions(p.name, layout, colNames(p.cols))
 }
 
 func addCols(dst []colDef, cols ...catalog.Column) []colDef {

@@ -318,15 +318,19 @@ func parentRows(plan *tablePlan, rows []catalog.Row, synced time.Time) ([][]any,
 	at := map[int64]int{}
 	var out [][]any
 	var ids []int64
+	idAt := plan.layout.Index("id")
 	for n, r := range rows {
-		id, ok := r["id"].(int64)
+		if err := dest.CheckRow(plan.name, n, r, plan.layout); err != nil {
+			return nil, nil, fmt.Errorf("postgres: %v", err)
+		}
+		id, ok := r[idAt].(int64)
 		if !ok {
-			if i, isInt := r["id"].(int); isInt {
+			if i, isInt := r[idAt].(int); isInt {
 				id, ok = int64(i), true
 			}
 		}
 		if !ok {
-			return nil, nil, fmt.Errorf("postgres: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r["id"])
+			return nil, nil, fmt.Errorf("postgres: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r[idAt])
 		}
 		vals, err := values(plan, r, synced)
 		if err != nil {
@@ -357,6 +361,9 @@ func childRows(plan *tablePlan, rows []catalog.Row, parents map[int64]bool, sync
 	out := make([][]any, 0, len(rows))
 	var kb []byte
 	for n, r := range rows {
+		if err := dest.CheckRow(plan.name, n, r, plan.layout); err != nil {
+			return nil, fmt.Errorf("postgres: %v", err)
+		}
 		vals, err := values(plan, r, synced)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %s row %d: %w", plan.name, n, err)
@@ -398,44 +405,25 @@ func appendKey(b []byte, v any) []byte {
 	return append(b, 0)
 }
 
-// values encodes r in the plan's column order, refusing a column the plan does not know (nothing may be
-// silently dropped) and any value of the wrong Go type.
+// values encodes r, a row of the plan's layout (checked by the caller), in the plan's column order,
+// refusing any value of the wrong Go type.
 func values(plan *tablePlan, r catalog.Row, synced time.Time) ([]any, error) {
-	known := 0
 	vals := make([]any, len(plan.cols))
 	for i, c := range plan.cols {
-		if c.name == catalog.ColSyncedAt {
-			vals[i] = synced
+		j := plan.pos[i]
+		if j < 0 {
+			if c.name == catalog.ColSyncedAt {
+				vals[i] = synced
+			}
 			continue
 		}
-		v, ok := r[c.name]
-		if !ok {
-			continue
-		}
-		known++
-		v, err := dest.Normalize(c.typ, v)
+		v, err := dest.Normalize(c.typ, r[j])
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %v", c.name, err)
 		}
 		vals[i] = v
 	}
-	if known != len(r) {
-		for k := range r {
-			if !plan.has(k) || k == catalog.ColSyncedAt {
-				return nil, fmt.Errorf("column %s is not in the catalog for %s: the page is malformed", k, plan.name)
-			}
-		}
-	}
 	return vals, nil
-}
-
-func (p *tablePlan) has(name string) bool {
-	for _, c := range p.cols {
-		if c.name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // LiveIDs lists the ids of table's rows not marked deleted, ascending.

@@ -13,7 +13,7 @@ import (
 )
 
 // ReadRows returns every row of a prepared table, ordered by its key, with catalog Go types.
-func (d *DB) ReadRows(ctx context.Context, name string) ([]catalog.Row, error) {
+func (d *DB) ReadRows(ctx context.Context, name string) ([]map[string]any, error) {
 	d.mu.Lock()
 	t, err := d.lookup(name)
 	d.mu.Unlock()
@@ -35,7 +35,7 @@ func (d *DB) ReadRows(ctx context.Context, name string) ([]catalog.Row, error) {
 		return nil, fmt.Errorf("sqlite: cannot read %s: %v", name, err)
 	}
 	defer rows.Close()
-	var out []catalog.Row
+	var out []map[string]any
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
@@ -45,7 +45,7 @@ func (d *DB) ReadRows(ctx context.Context, name string) ([]catalog.Row, error) {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, fmt.Errorf("sqlite: cannot read %s: %v", name, err)
 		}
-		r := make(catalog.Row, len(cols))
+		r := make(map[string]any, len(cols))
 		for i, c := range cols {
 			v, err := fromSQL(c.typ, vals[i])
 			if err != nil {

@@ -122,7 +122,7 @@ func TestSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := desttest.Page(1, 2)
-	p.Rows[0]["total"] = "1234.50"
+	desttest.Set(p.Rows[0], desttest.Invoices().Layout(), "total", "1234.50")
 	if _, err := d.WritePage(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestFailureMidTransaction(t *testing.T) {
 	// The cached statements of invoice_tags are now invalid.
 	d.tables["invoice_tags"].closeStmts()
 	p = desttest.Page(1, 2)
-	p.Rows[0]["total"] = "0.01"
+	desttest.Set(p.Rows[0], desttest.Invoices().Layout(), "total", "0.01")
 	p.State = &dest.State{Table: "invoices", Cursor: p.SyncedAt}
 	if _, err := d.WritePage(ctx, p); err == nil {
 		t.Fatal("WritePage into a dropped child table succeeded")

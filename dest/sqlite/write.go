@@ -13,18 +13,28 @@ import (
 	"github.com/coupa-connector/coupa-connector/dest"
 )
 
-// bindRows converts rows into the flat argument list of t's insert statements (all columns of a row, then
-// _synced_at) after checking them against the row rules of package dest. Doing it before the transaction
-// keeps the write lock short and turns a bad row into an error before anything is written.
-func bindRows(t *table, rows []catalog.Row, syncedAt string) ([]any, error) {
+// bindRows converts rows of layout into the flat argument list of t's insert statements (all columns of a
+// row, then _synced_at) after checking them against the row rules of package dest. Doing it before the
+// transaction keeps the write lock short and turns a bad row into an error before anything is written.
+func bindRows(t *table, layout catalog.Layout, rows []catalog.Row, syncedAt string) ([]any, error) {
+	names := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		names[i] = c.name
+	}
+	pos, err := dest.Positions(t.name, layout, names)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %v", err)
+	}
 	per := len(t.cols) + 1
 	args := make([]any, 0, len(rows)*per)
 	for i, r := range rows {
-		matched := 0
-		for _, c := range t.cols {
-			raw, ok := r[c.name]
-			if ok {
-				matched++
+		if err := dest.CheckRow(t.name, i, r, layout); err != nil {
+			return nil, fmt.Errorf("sqlite: %v", err)
+		}
+		for j, c := range t.cols {
+			var raw any
+			if pos[j] >= 0 {
+				raw = r[pos[j]]
 			}
 			v, err := dest.Normalize(c.typ, raw)
 			if err != nil {
@@ -44,14 +54,6 @@ func bindRows(t *table, rows []catalog.Row, syncedAt string) ([]any, error) {
 				v = formatTS(x)
 			}
 			args = append(args, v)
-		}
-		if matched != len(r) {
-			for k := range r {
-				if indexOf(t.cols, k) < 0 {
-					return nil, fmt.Errorf("sqlite: %s row %d has column %q, which the catalog does not list (unknown fields belong in %s)",
-						t.name, i, k, catalog.ColExtra)
-				}
-			}
 		}
 		args = append(args, syncedAt)
 	}
@@ -99,14 +101,16 @@ func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, erro
 	if !t.parent {
 		return st, fmt.Errorf("sqlite: %s is a child table; write pages of its parent", t.name)
 	}
-	parentArgs, err := bindRows(t, p.Rows, syncedAt)
+	parentArgs, err := bindRows(t, p.Table.Layout(), p.Rows, syncedAt)
 	if err != nil {
 		return st, err
 	}
 	ids := make([]int64, 0, len(p.Rows))
 	isParent := make(map[int64]bool, len(p.Rows))
-	for _, r := range p.Rows {
-		id, _ := dest.Normalize(catalog.Int, r["id"])
+	per := len(t.cols) + 1
+	idAt := indexOf(t.cols, "id")
+	for i := range p.Rows {
+		id := parentArgs[i*per+idAt] // bound, so an int64
 		if !isParent[id.(int64)] {
 			isParent[id.(int64)] = true
 			ids = append(ids, id.(int64))
@@ -125,14 +129,15 @@ func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, erro
 			return st, fmt.Errorf("sqlite: page of %s has rows for %s, which is not one of its child tables", t.name, name)
 		}
 		c := t.children[ci]
-		for i, r := range rows {
-			pid, err := dest.Normalize(catalog.Int, r[c.parentKey])
-			if err != nil || pid == nil || !isParent[pid.(int64)] {
-				return st, fmt.Errorf("sqlite: %s row %d has %s %v, which is not a parent in this page", name, i, c.parentKey, r[c.parentKey])
-			}
-		}
-		if kidArgs[ci], err = bindRows(c, rows, syncedAt); err != nil {
+		layout, _ := p.ChildLayout(name)
+		if kidArgs[ci], err = bindRows(c, layout, rows, syncedAt); err != nil {
 			return st, err
+		}
+		per, pk := len(c.cols)+1, indexOf(c.cols, c.parentKey)
+		for i := range rows {
+			if pid := kidArgs[ci][i*per+pk]; pid == nil || !isParent[pid.(int64)] {
+				return st, fmt.Errorf("sqlite: %s row %d has %s %v, which is not a parent in this page", name, i, c.parentKey, pid)
+			}
 		}
 		kidRows[ci] = len(rows)
 	}

@@ -62,7 +62,7 @@ func Diff(ctx context.Context, simURL string, r dest.Reader, t *catalog.Table, m
 		diffs = append(diffs, fmt.Sprintf(format, args...))
 		return len(diffs) < max
 	}
-	live := map[int64]catalog.Row{}
+	live := map[int64]map[string]any{}
 	for _, row := range rows {
 		id, _ := row["id"].(int64)
 		if _, dup := live[id]; dup {
@@ -120,7 +120,7 @@ func Diff(ctx context.Context, simURL string, r dest.Reader, t *catalog.Table, m
 }
 
 func diffChild(ctx context.Context, r dest.Reader, t *catalog.Table, ch catalog.Child, want map[int64]map[string]any,
-	live map[int64]catalog.Row, max int) ([]string, error) {
+	live map[int64]map[string]any, max int) ([]string, error) {
 	rows, err := r.ReadRows(ctx, ch.Name)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", ch.Name, err)
@@ -132,7 +132,7 @@ func diffChild(ctx context.Context, r dest.Reader, t *catalog.Table, ch catalog.
 		}
 		return strings.Join(parts, "/")
 	}
-	have := map[string]catalog.Row{}
+	have := map[string]map[string]any{}
 	var diffs []string
 	for _, row := range rows {
 		pid, _ := row[ch.ParentKey].(int64)
