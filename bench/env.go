@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -50,6 +51,8 @@ type simOpts struct {
 	Child bool
 	// Clock, when set (in-process only), is the simulator's clock; scenarios move it forward.
 	Clock *offsetClock
+	// CPUProfile, when set (child only), is where the child writes a CPU profile of its whole life.
+	CPUProfile string
 }
 
 // simHandle is a running simulator, in this process or in a child.
@@ -183,7 +186,8 @@ func startSimChild(o simOpts) (*simHandle, error) {
 		return nil, fmt.Errorf("finding the benchmark binary to start the simulator child: %w", err)
 	}
 	cmd := exec.Command(exe, simChildArg, "-scale", fmt.Sprint(o.Scale), "-seed", fmt.Sprint(o.Seed),
-		"-latency", o.Latency.String(), "-rate", fmt.Sprint(o.Rate), "-burst", fmt.Sprint(o.Burst))
+		"-latency", o.Latency.String(), "-rate", fmt.Sprint(o.Rate), "-burst", fmt.Sprint(o.Burst),
+		"-cpuprofile", o.CPUProfile)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
@@ -223,8 +227,18 @@ func runSimChild(args []string) int {
 	fs.DurationVar(&o.Latency, "latency", 0, "")
 	fs.Float64Var(&o.Rate, "rate", 0, "")
 	fs.IntVar(&o.Burst, "burst", 0, "")
+	cpuprofile := fs.String("cpuprofile", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 64
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench sim child:", err)
+			return 1
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	s, err := sim.New(o)
 	if err != nil {

@@ -175,7 +175,7 @@ func setupOverhead(fs *flag.FlagSet, c *common) func(context.Context) ([]*report
 	invoices := fs.Int("invoices", 10_000, "invoices in the simulator")
 	dests := fs.String("dests", strings.Join(destKinds, ","), "destinations to measure, comma-separated")
 	concurrency := fs.Int("concurrency", extract.DefaultConcurrency, "partitions fetched at once")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of each destination's first run to FILE.<destination> (go tool pprof -top FILE.sqlite)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of each destination's first run to FILE.<destination> (go tool pprof -top FILE.sqlite), and of the simulator child's whole life to FILE.sim")
 	inproc := fs.Bool("inproc-sim", false, "run the simulator in this process (its CPU then counts as ours)")
 	return func(ctx context.Context) ([]*report, error) {
 		kinds, err := parseList(*dests, parseString)
@@ -188,7 +188,11 @@ func setupOverhead(fs *flag.FlagSet, c *common) func(context.Context) ([]*report
 		}
 		r := &report{scenario: "overhead", title: fmt.Sprintf("our own cost: %s invoices, zero latency, no rate limit", num(float64(*invoices), 0)),
 			header: []string{"destination", "invoices/s", "rows/s (with lines)", "connector CPU µs/invoice", "database server CPU µs/invoice", "simulator CPU µs/invoice", "cores busy", "share of wall in writes", "seconds", "target"}}
-		h, err := startSim(simOpts{Scale: *invoices, Seed: c.seed, Rate: -1, Child: !*inproc})
+		so := simOpts{Scale: *invoices, Seed: c.seed, Rate: -1, Child: !*inproc}
+		if *cpuprofile != "" && !*inproc {
+			so.CPUProfile = *cpuprofile + ".sim"
+		}
+		h, err := startSim(so)
 		if err != nil {
 			return nil, err
 		}
@@ -285,7 +289,7 @@ func setupOverhead(fs *flag.FlagSet, c *common) func(context.Context) ([]*report
 				num(sqliteRPS, 0), num(sqliteRows, 0))
 		}
 		if *cpuprofile != "" {
-			r.note("CPU profiles of each destination's first run: %s.<destination> (go tool pprof -top %s.sqlite).", *cpuprofile, *cpuprofile)
+			r.note("CPU profiles of each destination's first run: %s.<destination> (go tool pprof -top %s.sqlite); of the simulator: %s.sim.", *cpuprofile, *cpuprofile, *cpuprofile)
 		}
 		return []*report{r}, nil
 	}
