@@ -600,6 +600,47 @@ func (p *projection) apply(o obj) obj {
 	return out
 }
 
+// jsonProjected appends what jsonValue makes of p.apply(o), without making the projected copy.
+func (e encoder) jsonProjected(b []byte, o obj, p *projection) []byte {
+	l := p.layoutOf(o)
+	b = append(b, '{')
+	n := 0
+	for pos, i := range l.from {
+		if i < 0 {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		f := o[i]
+		b = jsonString(b, f.k)
+		b = append(b, ':')
+		sub := p.sub[pos]
+		switch v := f.v.(type) {
+		case obj:
+			if sub != nil {
+				b = e.jsonProjected(b, v, sub)
+				continue
+			}
+		case []obj:
+			if sub != nil {
+				b = append(b, '[')
+				for j := range v {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = e.jsonProjected(b, v[j], sub)
+				}
+				b = append(b, ']')
+				continue
+			}
+		}
+		b = e.jsonValue(b, f.v)
+	}
+	return append(b, '}')
+}
+
 // compiledFields caches compiled `fields` parameters by their text: a sync sends the same one with every
 // page. The cache stops growing at maxCompiledFields distinct texts.
 var compiledFields sync.Map // string -> *compiledSpec

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"math/big"
@@ -685,5 +686,48 @@ func TestListRendersOnlyThePage(t *testing.T) {
 		if r["supplier"].(map[string]any)["id"] != float64(1) {
 			t.Fatalf("supplier filter returned %v", r["supplier"])
 		}
+	}
+}
+
+// TestProjectionWhileEncodingMatchesApply: a JSON list with `fields` is projected as it is encoded; the
+// bytes must be those of encoding the projected copy, for every resource and projections of every shape.
+func TestProjectionWhileEncodingMatchesApply(t *testing.T) {
+	s, err := New(Options{Scale: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	specs := []string{
+		projectedFields,
+		`["id"]`,
+		`["id",{"supplier":["id"]},{"invoice_lines":["id",{"account":["code","nope"]}]},"updated_at"]`,
+		`[{"supplier":[]},"status","nope",{"invoice_lines":[]},{"id":["x"]},"created-by"]`,
+		`["login",{"roles":["name"]},{"user_groups":["id","name"]},"purchasing_user",{"default_address":["city"]}]`,
+		`[{"lines":["id",{"account":["id"]}]},{"requested_by":["login"]},"total","ID","Updated-At"]`,
+	}
+	checked := 0
+	for _, name := range sortedNames() {
+		tab := s.st.tables[name]
+		for _, spec := range specs {
+			var fields []any
+			if err := json.Unmarshal([]byte(spec), &fields); err != nil {
+				t.Fatal(err)
+			}
+			p := compileFields(fields)
+			for id := int64(1); id <= min(int64(len(tab.recs)), 25); id++ {
+				if _, ok := tab.get(id); !ok {
+					continue
+				}
+				o := s.st.render(tab, id, true)
+				want := s.st.enc.jsonValue(nil, p.apply(o))
+				if got := s.st.enc.jsonProjected(nil, o, p); !bytes.Equal(got, want) {
+					t.Fatalf("%s id %d, fields %s:\n got %s\nwant %s", name, id, spec, got, want)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 500 {
+		t.Fatalf("only %d records compared", checked)
 	}
 }

@@ -551,6 +551,20 @@ func (s *Server) handleList(r *http.Request, f format, t *table) response {
 	if len(ids) == 0 && f == formatXML {
 		return s.fail(f, 404, "No results match your search criteria.")
 	}
+	if f == formatJSON && q.returnOb == "" && q.proj != nil {
+		// The projection is applied as the page is encoded: copying every record into its projected
+		// shape first was a fifth of the simulator's CPU in a sync.
+		bp := bufPool.Get().(*[]byte)
+		b := append((*bp)[:0], '[')
+		for i, id := range ids {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = s.st.enc.jsonProjected(b, s.st.render(t, id, true), q.proj)
+		}
+		b = append(b, ']')
+		return response{status: 200, ctype: "application/json; charset=utf-8", body: b, pooled: bp}
+	}
 	out := make([]obj, len(ids))
 	for i, id := range ids {
 		out[i] = q.shape(s.st.render(t, id, true))

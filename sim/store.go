@@ -100,8 +100,8 @@ type store struct {
 	refTables [6]*table // users, suppliers, accounts, currencies, commodities, user_groups
 	enc       encoder
 	stubs     map[string][]any // cached association stubs of generated records, by resource
-	lineSeq   int64
-	renders   atomic.Int64 // records rendered, so tests can check that lists render only what they return            // ids of lines written through the API, far above generated line ids
+	lineSeq   int64            // ids of lines written through the API, far above generated line ids
+	renders   atomic.Int64     // records rendered, so tests can check that lists render only what they return
 
 	memberUser, memberGroup []int32   // per membership id-1
 	userMembers             [][]int32 // per user id-1: membership ids
