@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -158,8 +159,18 @@ type pageDecoder struct {
 	kids []kidRows // per child table: the rows of the record being read
 	bad  error     // the first bad record; the rest of the answer is only checked for syntax
 	rec  error     // the first content error of the record being read
+	// seen holds, per column type, the values short strings of this page converted to, boxed: statuses,
+	// codes, names and dates repeat across a page, and each would otherwise be copied, converted and
+	// boxed again.
+	seen [JSON + 1]map[string]any
 	ex   map[string]any
 }
+
+// A page's cache of converted values takes strings up to maxSeenLen bytes, up to maxSeen of them per type.
+const (
+	maxSeenLen = 40
+	maxSeen    = 4096
+)
 
 type kidRows struct {
 	rows []Row
@@ -292,7 +303,13 @@ func (d *pageDecoder) finish(ss slots, rawID any, idSeen bool) (Row, int64, erro
 // fill reads the value under slot sl into vals: an object is walked for the columns below it without being
 // built; anything else is decoded and assigned as Rows would look it up.
 func (d *pageDecoder) fill(vals []any, cols []ccol, sl *slot) error {
-	if c, _ := d.s.Peek(); c != '{' || len(sl.cols) > 0 || sl.sub == nil {
+	c, _ := d.s.Peek()
+	if len(sl.cols) == 1 && sl.sub == nil {
+		if done, err := d.scalar(vals, cols, sl, c); done {
+			return err
+		}
+	}
+	if c != '{' || len(sl.cols) > 0 || sl.sub == nil {
 		v, err := d.s.Value(sl.path)
 		if err == nil {
 			d.assign(vals, cols, sl, v)
@@ -308,6 +325,73 @@ func (d *pageDecoder) fill(vals []any, cols []ccol, sl *slot) error {
 		}
 		return d.s.Skip()
 	})
+}
+
+// scalar reads the usual shapes of a value into its one column without the generic decoding: a number
+// into an integer column, a string into a string, decimal or datetime column. It reports false, having
+// read nothing, for any other shape. What it stores, and every error, is what assign makes of the
+// generic value.
+func (d *pageDecoder) scalar(vals []any, cols []ccol, sl *slot, c byte) (bool, error) {
+	i := sl.cols[0]
+	typ := cols[i].typ
+	switch {
+	case typ == Int && (c == '-' || c >= '0' && c <= '9'):
+		b, err := d.s.NumberBytes()
+		if err != nil {
+			return true, err
+		}
+		if n, ok := smallInt(b); ok {
+			vals[i] = n
+			return true, nil
+		}
+		d.assign(vals, cols, sl, json.Number(b))
+		return true, nil
+	case (typ == String || typ == Decimal || typ == Timestamp) && c == '"':
+		b, err := d.s.StrBytes()
+		if err != nil {
+			return true, err
+		}
+		cache := &d.seen[typ]
+		if v, ok := (*cache)[string(b)]; ok {
+			vals[i] = v
+			return true, nil
+		}
+		str := string(b)
+		d.assign(vals, cols, sl, str)
+		if v := vals[i]; v != nil && len(str) <= maxSeenLen {
+			if *cache == nil {
+				*cache = make(map[string]any, 64)
+			}
+			if len(*cache) < maxSeen {
+				(*cache)[str] = v
+			}
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// smallInt parses an integer literal of up to 18 digits, which cannot overflow; longer ones, and
+// fractions or exponents, are left to the generic conversion and its errors.
+func smallInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // assign converts v, the decoded value under slot sl, into the columns at and below it.

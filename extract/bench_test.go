@@ -144,3 +144,33 @@ func BenchmarkSyncInvoices(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkDecodeSimPage is the client's share of a page: a 50-invoice answer of the simulator, fetched
+// once with a sync's fields projection, read into rows (catalog.Table.DecodePage).
+func BenchmarkDecodeSimPage(b *testing.B) {
+	s, err := sim.New(sim.Options{Scale: 1000, Rate: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer func() { ts.Close(); s.Close() }()
+	inv, _ := catalog.Lookup("invoices")
+	sc := s.DefaultClient()
+	client, err := coupa.New(coupa.Config{Host: ts.URL, ClientID: sc.ID, ClientSecret: sc.Secret, Scopes: catalog.Scopes([]*catalog.Table{inv})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var body []byte
+	_, err = client.ListPageDecode(context.Background(), inv.Resource, &coupa.ListOptions{Limit: extract.PageSize, Fields: inv.Fields()},
+		func(b []byte) error { body = append([]byte(nil), b...); return nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if p, err := inv.DecodePage(body); err != nil || p.Len() != extract.PageSize {
+			b.Fatalf("decoded %v: %v", p, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -322,6 +323,14 @@ func (s *Scanner) rawString() ([]byte, bool, error) {
 	i := s.pos + 1
 	plain := true
 	for i < len(s.data) {
+		// Eight bytes at a time while none of them ends the string or needs a look: strings are most of
+		// a page's bytes.
+		for i+8 <= len(s.data) && !special(binary.LittleEndian.Uint64(s.data[i:])) {
+			i += 8
+		}
+		if i >= len(s.data) {
+			break
+		}
 		c := s.data[i]
 		switch {
 		case c == '"':
@@ -341,6 +350,34 @@ func (s *Scanner) rawString() ([]byte, bool, error) {
 	}
 	s.pos = len(s.data)
 	return nil, false, s.Syntax("unterminated string")
+}
+
+// StrBytes reads a string value and returns its decoded bytes: for a plain string (ASCII, no escape) the
+// input itself, valid only until the input is reused; otherwise a copy decoded as Str decodes it.
+func (s *Scanner) StrBytes() ([]byte, error) {
+	start := s.pos
+	raw, plain, err := s.rawString()
+	if err != nil {
+		return nil, err
+	}
+	if plain {
+		return raw[1 : len(raw)-1], nil
+	}
+	s.pos = start
+	str, err := s.Str()
+	return []byte(str), err
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special reports whether any of the eight bytes of w is a quote, a backslash, a control character or not
+// ASCII. Each test is the classic "some byte is below n" bit trick, which never misses one.
+func special(w uint64) bool {
+	below := func(x uint64, n uint64) uint64 { return (x - ones*n) & ^x & highs }
+	return below(w^(ones*'"'), 1)|below(w^(ones*'\\'), 1)|below(w, 0x20)|w&highs != 0
 }
 
 // Str reads a string value.
@@ -368,6 +405,9 @@ func hasByte(b []byte, c byte) bool {
 	}
 	return false
 }
+
+// NumberBytes reads a number and returns its literal, valid only until the input is reused.
+func (s *Scanner) NumberBytes() ([]byte, error) { return s.number() }
 
 // Number reads a number and keeps its literal.
 func (s *Scanner) Number() (json.Number, error) {

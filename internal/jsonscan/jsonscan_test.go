@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -26,6 +27,35 @@ func TestSkipRefusesWhatValueRefuses(t *testing.T) {
 		}
 		if verr == nil && v.pos != s.pos {
 			t.Errorf("%.40q: Value stopped at %d, Skip at %d", doc, v.pos, s.pos)
+		}
+	}
+}
+
+// TestStringsAgreeWithEncodingJSON puts every kind of byte a string scan must stop at (the closing quote,
+// an escape, a control character, a multi-byte or invalid UTF-8 sequence) at every offset of a string
+// longer than the eight bytes read at once, and compares the result with encoding/json's.
+func TestStringsAgreeWithEncodingJSON(t *testing.T) {
+	specials := []string{`\"`, `\\`, `\n`, `\u00e9`, "\x01", "é", "\xff", "😀", `\ud83d\ude00`}
+	for _, sp := range specials {
+		for at := 0; at <= 20; at++ {
+			doc := `"` + strings.Repeat("a", at) + sp + strings.Repeat("b", 20-at) + `"`
+			var want string
+			werr := json.Unmarshal([]byte(doc), &want)
+			got, gerr := New([]byte(doc)).Str()
+			if (werr == nil) != (gerr == nil) || got != want {
+				t.Errorf("%q: got %q (%v), want %q (%v)", doc, got, gerr, want, werr)
+			}
+			b, berr := New([]byte(doc)).StrBytes()
+			if (werr == nil) != (berr == nil) || string(b) != want {
+				t.Errorf("%q: StrBytes %q (%v), want %q", doc, b, berr, want)
+			}
+		}
+	}
+	// The end of the data inside the eight-byte stride is a cut string, not a read past the end.
+	for n := 1; n < 30; n++ {
+		doc := `"` + strings.Repeat("x", n)
+		if _, err := New([]byte(doc)).Str(); err == nil {
+			t.Errorf("%q: no error for an unterminated string", doc)
 		}
 	}
 }
