@@ -376,9 +376,11 @@ const (
 // special reports whether any of the eight bytes of w is a quote, a backslash, a control character or not
 // ASCII. Each test is the classic "some byte is below n" bit trick, which never misses one.
 func special(w uint64) bool {
-	below := func(x uint64, n uint64) uint64 { return (x - ones*n) & ^x & highs }
 	return below(w^(ones*'"'), 1)|below(w^(ones*'\\'), 1)|below(w, 0x20)|w&highs != 0
 }
+
+// below has its high bit set in some byte when a byte of x is below n (n <= 128).
+func below(x, n uint64) uint64 { return (x - ones*n) & ^x & highs }
 
 // Str reads a string value.
 func (s *Scanner) Str() (string, error) {
