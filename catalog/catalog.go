@@ -1,5 +1,6 @@
 // Package catalog describes the Coupa objects the connector knows and how each maps to warehouse tables:
-// endpoint, scope, keys, cursor, columns, child tables and capabilities. Pure data plus small functions.
+// endpoint, scope, keys, cursor, columns, child tables and capabilities, as data; and turns API records
+// into those tables' rows (Rows for one decoded record, DecodePage for a whole list answer).
 package catalog
 
 import "time"
