@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,29 +152,19 @@ func TestFreshIDSpans(t *testing.T) {
 	}
 }
 
-// The hand-written timestamp must read back as the instant time.AppendFormat describes, for any time
-// zone and sub-microsecond part.
-func TestAppendTimestampMatchesAppendFormat(t *testing.T) {
-	zones := []*time.Location{time.UTC, time.FixedZone("x", -7*3600), time.FixedZone("y", 5*3600+1800)}
-	for i := int64(0); i < 5000; i++ {
-		ts := time.Unix(i*7919*3607-1_000_000_000, (i*104729)%1_000_000_000).In(zones[i%3])
-		want := ts.UTC().AppendFormat(nil, "2006-01-02 15:04:05.999999-07")
-		got := appendTimestamp(nil, ts)
-		wt, err1 := time.Parse("2006-01-02 15:04:05.999999-07", string(want))
-		gt, err2 := time.Parse("2006-01-02 15:04:05.999999-07", string(got))
-		if err1 != nil || err2 != nil || !wt.Equal(gt) {
-			t.Fatalf("%v: appendTimestamp %q, AppendFormat %q (%v, %v)", ts, got, want, err2, err1)
-		}
-	}
-}
-
-// Years PostgreSQL writes as BC, and beyond 9999, go in by COPY and read back as the upsert stores them.
-func TestCopyTimestampsOutsideCommonEra(t *testing.T) {
+// Timestamps COPYed in binary read back as the upsert (text) stores them, to the microsecond: BC years,
+// years beyond 9999, instants before 1970 and before PostgreSQL's epoch, any zone and sub-microsecond part.
+func TestCopyTimestampsMatchTheUpsert(t *testing.T) {
 	d, tab, _ := prepared(t)
 	d2, _, _ := prepared(t)
+	instants := []time.Time{time.Date(0, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(-5, 3, 1, 1, 2, 3, 4000, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.FixedZone("p", 3600)), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	zones := []*time.Location{time.UTC, time.FixedZone("x", -7*3600), time.FixedZone("y", 5*3600+1800)}
+	for i := int64(0); i < 300; i++ {
+		instants = append(instants, time.Unix(i*7919*3607*13-2_000_000_000, (i*104729)%1_000_000_000).In(zones[i%3]))
+	}
 	var rows []catalog.Row
-	for i, ts := range []time.Time{time.Date(0, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(-5, 3, 1, 1, 2, 3, 4000, time.UTC),
-		time.Date(1, 1, 1, 0, 0, 0, 0, time.FixedZone("p", 3600)), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)} {
+	for i, ts := range instants {
 		r := invoice(int64(i+1), "1.00")
 		desttest.Set(r, invoiceCols, "updated_at", ts)
 		rows = append(rows, r)
@@ -194,5 +185,46 @@ func TestCopyTimestampsOutsideCommonEra(t *testing.T) {
 		if !sameValue(got[i]["updated_at"], want[i]["updated_at"]) {
 			t.Errorf("id %v: COPY stored %v, upsert %v", got[i]["id"], got[i]["updated_at"], want[i]["updated_at"])
 		}
+	}
+}
+
+// TestCopyNumericsAsPostgreSQLReadsThem: decimals COPYed in numeric's binary form read back exactly as
+// PostgreSQL's own text input reads the same literal, scale and sign included.
+func TestCopyNumericsAsPostgreSQLReadsThem(t *testing.T) {
+	d, tab, _ := prepared(t)
+	values := []string{"0", "-0", "-0.00", "+3", "5.", ".5", "0.0001", "10000", "9999", "99999999.99", "-0.000000001",
+		"1234.5678", "100.50", "0.10", "-7", "12345678901234567890.123456789", "1.000000000000000000001",
+		"000123.4500", "-10000.0001", "0.00010000", "1" + strings.Repeat("0", 40), "." + strings.Repeat("0", 30) + "1"}
+	var rows []catalog.Row
+	for i, v := range values {
+		rows = append(rows, invoice(int64(i+1), v))
+	}
+	stageAndCommit(t, d, page(tab, rows))
+	if d.copied.Load() != 1 {
+		t.Fatalf("pages copied = %d, want 1", d.copied.Load())
+	}
+	got := query[string](t, d, `SELECT total::text FROM coupa.invoices ORDER BY id`)
+	for i, v := range values {
+		want := query[string](t, d, `SELECT $1::numeric::text`, v)[0]
+		if got[i] != want {
+			t.Errorf("%q: COPY stored %s, PostgreSQL reads the literal as %s", v, got[i], want)
+		}
+	}
+}
+
+// TestCopyBeyondNumericIsRefusedNotTruncated: a decimal beyond numeric's limits (16383 decimals) is refused
+// with PostgreSQL's own message after the COPY falls back to the upsert, and nothing of its page is stored.
+func TestCopyBeyondNumericIsRefusedNotTruncated(t *testing.T) {
+	d, tab, _ := prepared(t)
+	s, err := d.StagePage(context.Background(), page(tab, []catalog.Row{invoice(1, "1."+strings.Repeat("3", 0x4000))}))
+	if err == nil {
+		s.Rollback()
+		t.Fatal("a decimal with 16384 decimals was accepted")
+	}
+	if !strings.Contains(err.Error(), "numeric") || d.copied.Load() != 0 {
+		t.Errorf("error %q (copied %d): want numeric's own refusal, from the upsert", err, d.copied.Load())
+	}
+	if got := query[int64](t, d, `SELECT count(*) FROM coupa.invoices`); got[0] != 0 {
+		t.Errorf("%d rows stored", got[0])
 	}
 }
