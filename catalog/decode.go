@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
+	"sync"
 
 	"github.com/coupa-connector/coupa-connector/internal/jsonscan"
 )
@@ -56,7 +58,8 @@ func (e badRecord) Is(target error) bool { return target == ErrBadRecord }
 // has been read, so that a cut answer is always recognised as such. data may be reused once it returns.
 func (t *Table) DecodePage(data []byte) (*PageRows, error) {
 	p := planOf(t)
-	d := &pageDecoder{t: t, p: p, s: jsonscan.New(data)}
+	d := &pageDecoder{t: t, p: p, s: jsonscan.New(data), seen: seenPool.Get().(*seenValues)}
+	defer seenPool.Put(d.seen)
 	out := &PageRows{Children: make(map[string][]Row, len(p.children))}
 	err := d.s.List(func() error {
 		row, id, err := d.record()
@@ -155,22 +158,39 @@ type pageDecoder struct {
 	t    *Table
 	p    *plan
 	s    *jsonscan.Scanner
-	vals Row       // the row of the record being read
-	kids []kidRows // per child table: the rows of the record being read
-	bad  error     // the first bad record; the rest of the answer is only checked for syntax
-	rec  error     // the first content error of the record being read
-	// seen holds, per column type, the values short strings of this page converted to, boxed: statuses,
-	// codes, names and dates repeat across a page, and each would otherwise be copied, converted and
-	// boxed again.
-	seen [JSON + 1]map[string]any
-	ex   map[string]any
+	vals Row            // the row of the record being read
+	kids []kidRows      // per child table: the rows of the record being read
+	bad  error          // the first bad record; the rest of the answer is only checked for syntax
+	rec  error          // the first content error of the record being read
+	ex   map[string]any // the unknown keys of the record being read, for ColExtra
+	seen *seenValues
 }
 
-// A page's cache of converted values takes strings up to maxSeenLen bytes, up to maxSeen of them per type.
+// seenValues remembers the values short strings were converted to, boxed, by column type: statuses,
+// codes, names and dates repeat across a page and from page to page, and each would otherwise be
+// copied, converted and boxed again. It is direct-mapped: a string's hash picks its one slot, and a
+// newcomer replaces what was there, so a string that never repeats costs a store, not a map insert.
+type seenValues struct {
+	seed  maphash.Seed
+	slots [JSON + 1][seenSlots]seenValue
+}
+
+type seenValue struct {
+	key string
+	val any
+}
+
 const (
-	maxSeenLen = 40
-	maxSeen    = 4096
+	seenSlots  = 1024
+	maxSeenLen = 40 // longer strings are rarely repeated and costly to hash
 )
+
+// seenPool lends a cache to each decoding page; caches live on between pages.
+var seenPool = sync.Pool{New: func() any { return &seenValues{seed: maphash.MakeSeed()} }}
+
+func (c *seenValues) slot(t Type, b []byte) *seenValue {
+	return &c.slots[t][maphash.Bytes(c.seed, b)%seenSlots]
+}
 
 type kidRows struct {
 	rows []Row
@@ -351,20 +371,17 @@ func (d *pageDecoder) scalar(vals []any, cols []ccol, sl *slot, c byte) (bool, e
 		if err != nil {
 			return true, err
 		}
-		cache := &d.seen[typ]
-		if v, ok := (*cache)[string(b)]; ok {
-			vals[i] = v
-			return true, nil
+		var sv *seenValue
+		if len(b) <= maxSeenLen {
+			if sv = d.seen.slot(typ, b); sv.val != nil && sv.key == string(b) {
+				vals[i] = sv.val
+				return true, nil
+			}
 		}
 		str := string(b)
 		d.assign(vals, cols, sl, str)
-		if v := vals[i]; v != nil && len(str) <= maxSeenLen {
-			if *cache == nil {
-				*cache = make(map[string]any, 64)
-			}
-			if len(*cache) < maxSeen {
-				(*cache)[str] = v
-			}
+		if v := vals[i]; v != nil && sv != nil {
+			*sv = seenValue{str, v}
 		}
 		return true, nil
 	}
