@@ -97,7 +97,6 @@ type Dir struct {
 	plans     map[string]*tablePlan // catalog name -> plan of the last Prepare
 	planCache map[string]*tablePlan // table signature -> plan
 	bufs      []*buffer             // rows not yet rolled, in the order tables were first written
-	scratch   arena                 // the rows of the page being written
 	states    map[string]*dest.State
 	pendRows  int
 	index     map[string]map[int64]bool // warehouse table -> id -> deleted

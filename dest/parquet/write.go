@@ -169,41 +169,6 @@ type chunks [][]pq.Value
 
 const chunkLen = 4096
 
-// arena hands out the rows of one page from slabs reused page after page (under d.mu): add copies them
-// into the buffer's columns, so a page's rows are garbage the moment it is added.
-type arena struct {
-	slabs [][]pq.Value
-	at    int // slab in use
-}
-
-const slabLen = 1 << 14
-
-func (a *arena) reset() {
-	for i := range a.slabs {
-		// Cleared, not only truncated: the old values point into the last page's strings.
-		clear(a.slabs[i])
-		a.slabs[i] = a.slabs[i][:0]
-	}
-	a.at = 0
-}
-
-func (a *arena) row(n int) pq.Row {
-	if n > slabLen {
-		return make(pq.Row, n)
-	}
-	for {
-		if a.at == len(a.slabs) {
-			a.slabs = append(a.slabs, make([]pq.Value, 0, slabLen))
-		}
-		s := &a.slabs[a.at]
-		if len(*s)+n <= cap(*s) {
-			*s = (*s)[:len(*s)+n]
-			return pq.Row((*s)[len(*s)-n : len(*s) : len(*s)])
-		}
-		a.at++
-	}
-}
-
 func (c *chunks) add(v pq.Value) {
 	if n := len(*c); n == 0 || len((*c)[n-1]) == chunkLen {
 		// The first chunk starts small and grows (a lake has many tables of a few rows); later ones
@@ -271,7 +236,6 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.scratch.reset()
 	if d.broken != nil {
 		return st, d.broken
 	}
@@ -293,10 +257,9 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 			}
 		}
 	}
-	version := d.nextVersion()
-	parents := make([]pq.Row, 0, len(p.Rows))
-	at := map[int64]int{}
-	var ids []int64
+	at := make(map[int64]int, len(p.Rows))
+	parents := make([]catalog.Row, 0, len(p.Rows))
+	ids := make([]int64, 0, len(p.Rows))
 	idAt := plan.layout.Index("id")
 	for n, r := range p.Rows {
 		if err := dest.CheckRow(plan.name, n, r, plan.layout); err != nil {
@@ -306,16 +269,12 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 		if !ok {
 			return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r[idAt])
 		}
-		row, err := encode(plan, r, upsertOp, version, synced, d.scratch.row(len(plan.index)))
-		if err != nil {
-			return dest.WriteStats{}, fmt.Errorf("parquet: %s id %d: %w", plan.name, id, err)
-		}
 		if i, dup := at[id]; dup {
-			parents[i] = row
+			parents[i] = r // the last of a repeated parent wins, in the place of the first
 			continue
 		}
 		at[id] = len(parents)
-		parents = append(parents, row)
+		parents = append(parents, r)
 		ids = append(ids, id)
 	}
 	for name := range p.Children {
@@ -323,16 +282,11 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 			return dest.WriteStats{}, fmt.Errorf("parquet: page of %s has rows for %s, which is not one of its child tables", plan.name, name)
 		}
 	}
-	children := make([][]pq.Row, len(plan.children))
-	for i, cp := range plan.children {
+	for _, cp := range plan.children {
 		pk := cp.layout.Index(cp.parentKey)
 		for n, r := range p.Children[cp.source] {
 			if err := dest.CheckRow(cp.name, n, r, cp.layout); err != nil {
 				return dest.WriteStats{}, fmt.Errorf("parquet: %v", err)
-			}
-			row, err := encode(cp, r, upsertOp, version, synced, d.scratch.row(len(cp.index)))
-			if err != nil {
-				return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: %w", cp.name, n, err)
 			}
 			pid, _ := r[pk].(int64)
 			if _, ok := at[pid]; !ok {
@@ -343,15 +297,47 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 					return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: key column %s is missing", cp.name, n, k)
 				}
 			}
-			children[i] = append(children[i], row)
 		}
 	}
-
-	// The page is valid: from here on nothing fails but the roll.
 	known, err := d.ids(plan.name)
 	if err != nil {
 		return dest.WriteStats{}, err
 	}
+
+	// Rows are encoded straight into the tables' buffers; a value of the wrong Go type takes back what
+	// the page had added, so that a refused page leaves nothing behind.
+	version := d.nextVersion()
+	bufs := []*buffer{d.buffer(plan)}
+	for _, cp := range plan.children {
+		bufs = append(bufs, d.buffer(cp))
+	}
+	marks := make([]mark, len(bufs))
+	for i, b := range bufs {
+		marks[i] = b.mark()
+	}
+	refuse := func(err error) (dest.WriteStats, error) {
+		for i, b := range bufs {
+			b.truncate(marks[i])
+		}
+		return dest.WriteStats{}, err
+	}
+	for n, r := range parents {
+		if err := encode(bufs[0], plan, r, upsertOp, version, synced, time.Time{}); err != nil {
+			return refuse(fmt.Errorf("parquet: %s id %d: %w", plan.name, ids[n], err))
+		}
+	}
+	for i, cp := range plan.children {
+		for n, r := range p.Children[cp.source] {
+			if err := encode(bufs[i+1], cp, r, upsertOp, version, synced, time.Time{}); err != nil {
+				return refuse(fmt.Errorf("parquet: %s row %d: %w", cp.name, n, err))
+			}
+		}
+		st.Children += len(p.Children[cp.source])
+	}
+	for i, b := range bufs {
+		d.pendRows += b.n - marks[i].n
+	}
+
 	for _, id := range ids {
 		if _, seen := known[id]; seen {
 			st.Updated++
@@ -361,11 +347,6 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 		known[id] = false
 		d.idxPend[plan.name] = append(d.idxPend[plan.name], idxRec{1, id})
 	}
-	for i, cp := range plan.children {
-		d.add(cp, children[i])
-		st.Children += len(children[i])
-	}
-	d.add(plan, parents)
 	if p.State != nil {
 		d.states[p.State.Table] = p.State
 	}
@@ -388,36 +369,61 @@ func (d *Dir) nextVersion() int64 {
 	return v
 }
 
-func (d *Dir) add(p *tablePlan, rows []pq.Row) {
+// buffer returns the buffer of p's rows not yet rolled into a part, making it when there is none.
+func (d *Dir) buffer(p *tablePlan) *buffer {
 	// A table prepared again mid-run gets a new buffer: one part has one schema.
-	var b *buffer
 	for i := len(d.bufs) - 1; i >= 0; i-- {
 		if d.bufs[i].plan.name == p.name {
 			if d.bufs[i].plan.schema == p.schema {
-				b = d.bufs[i]
+				return d.bufs[i]
 			}
 			break
 		}
 	}
-	if b == nil {
-		b = &buffer{plan: p, cols: make([]chunks, len(p.index))}
-		d.bufs = append(d.bufs, b)
-	}
-	for _, row := range rows {
-		for i, v := range row {
-			b.cols[i].add(v)
-		}
-	}
-	b.n += len(rows)
-	d.pendRows += len(rows)
+	b := &buffer{plan: p, cols: make([]chunks, len(p.index))}
+	d.bufs = append(d.bufs, b)
+	return b
 }
 
-// encode turns r, a row of p's layout (checked by the caller), into a Parquet row of p's schema, refusing
-// wrong Go types.
-func encode(p *tablePlan, r catalog.Row, op []byte, version int64, synced time.Time, row pq.Row) (pq.Row, error) {
-	if len(row) != len(p.index) {
-		row = make(pq.Row, len(p.index))
+// mark is how far a buffer had got, for truncate to take a refused page back.
+type mark struct {
+	n    int
+	cols []chunksMark
+}
+
+type chunksMark struct{ chunks, last int }
+
+func (b *buffer) mark() mark {
+	m := mark{n: b.n, cols: make([]chunksMark, len(b.cols))}
+	for i, c := range b.cols {
+		if len(c) > 0 {
+			m.cols[i] = chunksMark{len(c), len(c[len(c)-1])}
+		}
 	}
+	return m
+}
+
+func (b *buffer) truncate(m mark) {
+	b.n = m.n
+	for i := range b.cols {
+		c, cm := b.cols[i], m.cols[i]
+		for j := cm.chunks; j < len(c); j++ {
+			clear(c[j]) // values point into the refused page's strings
+		}
+		c = c[:cm.chunks]
+		if cm.chunks > 0 {
+			last := c[cm.chunks-1]
+			clear(last[cm.last:])
+			c[cm.chunks-1] = last[:cm.last]
+		}
+		b.cols[i] = c
+	}
+}
+
+// encode appends r, a row of p's layout (checked by the caller), to b's columns as one row of p's schema,
+// refusing wrong Go types; deleted, when set, is the row's _deleted_at. After an error the row is partly
+// appended: the caller truncates b.
+func encode(b *buffer, p *tablePlan, r catalog.Row, op []byte, version int64, synced, deleted time.Time) error {
 	for n := range p.cols {
 		c := &p.cols[n]
 		i := p.colIdx[n]
@@ -425,30 +431,32 @@ func encode(p *tablePlan, r catalog.Row, op []byte, version int64, synced time.T
 		if j := p.pos[n]; j >= 0 {
 			v = r[j]
 		}
-		if v == nil {
-			row[i] = pq.NullValue().Level(0, 0, i)
+		if v != nil {
+			var err error
+			if v, err = dest.Normalize(c.Type, v); err != nil {
+				return fmt.Errorf("column %s: %v", c.Name, err)
+			}
+		}
+		if v == nil { // absent, or a blank typed value
+			b.cols[i].add(pq.NullValue().Level(0, 0, i))
 			continue
 		}
-		v, err := dest.Normalize(c.Type, v)
-		if err != nil {
-			return nil, fmt.Errorf("column %s: %v", c.Name, err)
-		}
-		if v == nil { // a blank typed value is null
-			row[i] = pq.NullValue().Level(0, 0, i)
-			continue
-		}
-		row[i] = value(c.Type, v, i)
+		b.cols[i].add(value(c.Type, v, i))
 	}
-	row[p.syncedIdx] = pq.Int64Value(synced.UnixMicro()).Level(0, 0, p.syncedIdx)
-	row[p.opIdx] = pq.ByteArrayValue(op).Level(0, 0, p.opIdx)
-	row[p.versionIdx] = pq.Int64Value(version).Level(0, 0, p.versionIdx)
+	b.cols[p.syncedIdx].add(pq.Int64Value(synced.UnixMicro()).Level(0, 0, p.syncedIdx))
+	b.cols[p.opIdx].add(pq.ByteArrayValue(op).Level(0, 0, p.opIdx))
+	b.cols[p.versionIdx].add(pq.Int64Value(version).Level(0, 0, p.versionIdx))
 	if p.parent {
-		row[p.deletedIdx] = pq.NullValue().Level(0, 0, p.deletedIdx)
+		if deleted.IsZero() {
+			b.cols[p.deletedIdx].add(pq.NullValue().Level(0, 0, p.deletedIdx))
+		} else {
+			b.cols[p.deletedIdx].add(pq.Int64Value(deleted.UnixMicro()).Level(0, 1, p.deletedIdx))
+		}
 	}
-	return row, nil
+	b.n++
+	return nil
 }
 
-// value is v (not nil, already normalised to t's Go type) as the Parquet value of column col.
 func value(t catalog.Type, v any, col int) pq.Value {
 	var out pq.Value
 	switch t {
@@ -506,23 +514,21 @@ func (d *Dir) MarkDeleted(_ context.Context, table string, ids []int64, at time.
 		return err
 	}
 	version := d.nextVersion()
-	var rows []pq.Row
+	b := d.buffer(plan)
+	idAt := plan.layout.Index("id")
 	for _, id := range ids {
 		if _, ok := known[id]; !ok {
 			continue
 		}
 		tomb := make(catalog.Row, len(plan.layout))
-		tomb[plan.layout.Index("id")] = id
-		row, err := encode(plan, tomb, deleteOp, version, at.UTC(), nil)
-		if err != nil {
-			return err
+		tomb[idAt] = id
+		if err := encode(b, plan, tomb, deleteOp, version, at.UTC(), at.UTC()); err != nil {
+			return err // an id alone always encodes
 		}
-		row[plan.deletedIdx] = pq.Int64Value(at.UTC().UnixMicro()).Level(0, 1, plan.deletedIdx)
-		rows = append(rows, row)
+		d.pendRows++
 		known[id] = true
 		d.idxPend[plan.name] = append(d.idxPend[plan.name], idxRec{2, id})
 	}
-	d.add(plan, rows)
 	return d.flushLocked()
 }
 
