@@ -91,6 +91,10 @@ func (t *Table) DecodePage(data []byte) (*PageRows, error) {
 // slot is what the decoder does with the value under one key: convert it into the columns whose path ends
 // there, and/or descend into it for the columns under it. Built once per table with its plan.
 type slot struct {
+	id    int    // index of the decoder's guess of the key after this one
+	inner int    // the same for the first key of the object under this key (when sub is set)
+	key   string // the key itself
+	plain bool   // key is ASCII without quote, backslash or control byte, so it may be guessed
 	path  string // dashed path of the key, for error messages
 	cols  []int  // columns whose path ends at this key
 	under []int  // every column below this key, cleared when the key's value is read again
@@ -100,13 +104,18 @@ type slot struct {
 
 // slots is a compiled table (or child table) layout: the top-level keys and the columns they fill.
 type slots struct {
-	top   map[string]*slot
-	cols  []ccol
-	extra bool // unknown top-level keys are kept in ColExtra
+	head int // index of the decoder's guess of a record's first key
+	top  map[string]*slot
+	cols []ccol
 }
 
-func compileSlots(cols []ccol) slots {
-	ss := slots{top: map[string]*slot{}, cols: cols}
+// compileSlots builds the slots of cols; ids counts the guess indexes handed out for the table so far.
+func compileSlots(cols []ccol, ids *int) slots {
+	newID := func() int {
+		*ids++
+		return *ids - 1
+	}
+	ss := slots{head: newID(), top: map[string]*slot{}, cols: cols}
 	for i, col := range cols {
 		level, path := ss.top, ""
 		for depth, key := range col.path {
@@ -116,7 +125,7 @@ func compileSlots(cols []ccol) slots {
 			path += key
 			sl := level[key]
 			if sl == nil {
-				sl = &slot{path: path}
+				sl = &slot{id: newID(), key: key, plain: plainKey(key), path: path}
 				level[key] = sl
 			}
 			if depth == len(col.path)-1 {
@@ -125,7 +134,7 @@ func compileSlots(cols []ccol) slots {
 			}
 			sl.under = append(sl.under, i)
 			if sl.sub == nil {
-				sl.sub = map[string]*slot{}
+				sl.sub, sl.inner = map[string]*slot{}, newID()
 			}
 			level = sl.sub
 		}
@@ -137,8 +146,7 @@ func compileSlots(cols []ccol) slots {
 // when a child is built by Explode, which needs the whole record as a map.
 func (p *plan) decodeSlots() (slots, bool) {
 	p.slotsOnce.Do(func() {
-		ss := compileSlots(p.cols)
-		ss.extra = true
+		ss := compileSlots(p.cols, &p.nslots)
 		p.parentOK = true
 		for i := range p.children {
 			cc := &p.children[i]
@@ -146,12 +154,22 @@ func (p *plan) decodeSlots() (slots, bool) {
 				p.parentOK = false
 				continue
 			}
-			ss.top[cc.child.Path] = &slot{path: cc.child.Path, child: i + 1}
-			cc.slots = compileSlots(cc.cols)
+			ss.top[cc.child.Path] = &slot{id: p.nslots, key: cc.child.Path, plain: plainKey(cc.child.Path), path: cc.child.Path, child: i + 1}
+			p.nslots++
+			cc.slots = compileSlots(cc.cols, &p.nslots)
 		}
 		p.parentSlots = ss
 	})
 	return p.parentSlots, p.parentOK
+}
+
+func plainKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 type pageDecoder struct {
@@ -164,6 +182,9 @@ type pageDecoder struct {
 	rec  error          // the first content error of the record being read
 	ex   map[string]any // the unknown keys of the record being read, for ColExtra
 	seen *seenValues
+	// next is, by guess index, the slot whose key came next last time (see jsonscan.Scanner.Expect): each
+	// level of an object has indexes of its own, so a guess is always a slot of the level being read.
+	next []*slot
 }
 
 // seenValues remembers the values short strings were converted to, boxed, by column type: statuses,
@@ -227,8 +248,7 @@ func (d *pageDecoder) record() (Row, int64, error) {
 	d.rec, d.ex = nil, nil
 	var rawID any
 	idSeen := false
-	err := d.s.Object(func(kb []byte) error {
-		sl := ss.top[string(kb)]
+	err := d.members(ss.top, ss.head, func(kb []byte, sl *slot) error {
 		isID := string(kb) == "id"
 		switch {
 		case sl == nil || isID:
@@ -339,12 +359,45 @@ func (d *pageDecoder) fill(vals []any, cols []ccol, sl *slot) error {
 	for _, i := range sl.under {
 		vals[i] = nil // a repeated key replaces the whole object, as in a map
 	}
-	return d.s.Object(func(kb []byte) error {
-		if sub := sl.sub[string(kb)]; sub != nil {
+	return d.members(sl.sub, sl.inner, func(_ []byte, sub *slot) error {
+		if sub != nil {
 			return d.fill(vals, cols, sub)
 		}
 		return d.s.Skip()
 	})
+}
+
+// members reads the object at hand: member gets each key and its slot in level (nil for a key no column
+// takes) and must read the value. Each key is guessed from the key order the level's last object had
+// (head is the level's guess index for the first key), sparing the scan and the hash of nearly all of them.
+func (d *pageDecoder) members(level map[string]*slot, head int, member func(kb []byte, sl *slot) error) error {
+	if d.next == nil {
+		d.next = make([]*slot, d.p.nslots)
+	}
+	prev := head
+	d.expect(prev)
+	return d.s.Object(func(kb []byte) error {
+		sl := d.next[prev]
+		if sl == nil || sl.key != string(kb) {
+			if sl = level[string(kb)]; sl != nil {
+				d.next[prev] = sl
+			}
+		}
+		if sl != nil {
+			prev = sl.id
+		}
+		if err := member(kb, sl); err != nil {
+			return err
+		}
+		d.expect(prev)
+		return nil
+	})
+}
+
+func (d *pageDecoder) expect(prev int) {
+	if g := d.next[prev]; g != nil && g.plain {
+		d.s.Expect(g.key)
+	}
 }
 
 // scalar reads the usual shapes of a value into its one column without the generic decoding: a number
@@ -478,8 +531,8 @@ func (d *pageDecoder) childArray(sl *slot, cc *cchild, k *kidRows) error {
 		before := d.rec
 		r := make(Row, len(cc.cols)+1)
 		vals := r[1:] // r[0] is the parent key, set by finish
-		err := d.s.Object(func(kb []byte) error {
-			if sub := cc.slots.top[string(kb)]; sub != nil {
+		err := d.members(cc.slots.top, cc.slots.head, func(_ []byte, sub *slot) error {
+			if sub != nil {
 				return d.fill(vals, cc.cols, sub)
 			}
 			return d.s.Skip()

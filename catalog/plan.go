@@ -21,6 +21,7 @@ type plan struct {
 	slotsOnce   sync.Once
 	parentSlots slots
 	parentOK    bool // false when a child is built by Explode: records are then decoded whole
+	nslots      int  // guess indexes of the parent's and its children's slots
 }
 
 type ccol struct {

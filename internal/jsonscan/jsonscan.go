@@ -28,6 +28,8 @@ type Scanner struct {
 	sizes map[string]int
 	// keys interns object keys: a page repeats the same few dozen keys thousands of times.
 	keys map[string]string
+	// expect is the key the caller guesses comes next (see Expect).
+	expect string
 }
 
 // New returns a Scanner at the start of data.
@@ -208,6 +210,14 @@ func (s *Scanner) Object(member func(key []byte) error) error {
 // keyBytes reads an object key and returns its decoded bytes: the input itself when the key is plain,
 // a decoded copy otherwise.
 func (s *Scanner) keyBytes() ([]byte, error) {
+	if k := s.expect; k != "" {
+		s.expect = ""
+		end := s.pos + 1 + len(k)
+		if end < len(s.data) && s.data[end] == '"' && string(s.data[s.pos+1:end]) == k {
+			s.pos = end + 1
+			return s.data[end-len(k) : end], nil
+		}
+	}
 	start := s.pos
 	raw, plain, err := s.rawString()
 	if err != nil {
@@ -220,6 +230,12 @@ func (s *Scanner) keyBytes() ([]byte, error) {
 	k, err := s.Str()
 	return []byte(k), err
 }
+
+// Expect tells the scanner that the next object key it reads is probably k, plain ASCII without quote or
+// backslash: when the input holds exactly that key, it is taken by one comparison instead of being
+// scanned. A wrong guess costs the comparison; the key read is the input's either way. Records of a page
+// share their key order, so a caller that remembers it guesses nearly every key.
+func (s *Scanner) Expect(k string) { s.expect = k }
 
 // Key turns key bytes from Object into an interned string.
 func (s *Scanner) Key(b []byte) string {

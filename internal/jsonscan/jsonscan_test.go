@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,6 +57,28 @@ func TestStringsAgreeWithEncodingJSON(t *testing.T) {
 		doc := `"` + strings.Repeat("x", n)
 		if _, err := New([]byte(doc)).Str(); err == nil {
 			t.Errorf("%q: no error for an unterminated string", doc)
+		}
+	}
+}
+
+// TestExpectNeverChangesWhatIsRead: a guessed key (plain, as Expect requires) is only a shortcut: right,
+// wrong, or a prefix of the real key, and with the real key spelled with escapes, the keys read are those
+// of the input.
+func TestExpectNeverChangesWhatIsRead(t *testing.T) {
+	doc := `{"id":1,"idx":2,"i\u0064":3,"name":{"id":4},"":5}`
+	for _, guess := range []string{"id", "idx", "i", "name", "nam", "zzz"} {
+		s := New([]byte(doc))
+		var keys []string
+		err := s.Object(func(kb []byte) error {
+			keys = append(keys, string(kb))
+			s.Expect(guess)
+			return s.Skip()
+		})
+		if err != nil {
+			t.Fatalf("guess %q: %v", guess, err)
+		}
+		if want := []string{"id", "idx", "id", "name", ""}; !slices.Equal(keys, want) {
+			t.Errorf("guess %q: keys %q, want %q", guess, keys, want)
 		}
 	}
 }
