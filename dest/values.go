@@ -61,6 +61,9 @@ func Normalize(t catalog.Type, v any) (any, error) {
 			if ts.IsZero() {
 				return nil, nil
 			}
+			if ts.Location() == time.UTC {
+				return v, nil // the catalog's times are UTC already
+			}
 			return ts.UTC(), nil
 		}
 	case catalog.JSON:
