@@ -62,12 +62,14 @@ func (t *Table) DecodePage(data []byte) (*PageRows, error) {
 	defer seenPool.Put(d.seen)
 	out := &PageRows{Children: make(map[string][]Row, len(p.children))}
 	err := d.s.List(func() error {
-		row, id, err := d.record()
-		if err != nil {
-			return err
+		if d.bad != nil || d.unexpected != nil {
+			// The page is refused already: the rest is only read through, so that a cut answer is still
+			// told apart from a bad record.
+			return d.s.Skip()
 		}
-		if d.bad != nil {
-			return nil // keep reading, so that a cut answer is told apart from a bad record
+		row, id, err := d.record()
+		if err != nil || d.bad != nil || d.unexpected != nil {
+			return err
 		}
 		out.IDs = append(out.IDs, id)
 		out.Rows = append(out.Rows, row)
@@ -79,6 +81,9 @@ func (t *Table) DecodePage(data []byte) (*PageRows, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = d.unexpected
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -176,12 +181,15 @@ type pageDecoder struct {
 	t    *Table
 	p    *plan
 	s    *jsonscan.Scanner
-	vals Row            // the row of the record being read
-	kids []kidRows      // per child table: the rows of the record being read
-	bad  error          // the first bad record; the rest of the answer is only checked for syntax
-	rec  error          // the first content error of the record being read
-	ex   map[string]any // the unknown keys of the record being read, for ColExtra
-	seen *seenValues
+	vals Row       // the row of the record being read
+	errs []error   // per column of vals: why its value was refused (Rows reports the first, in column order)
+	kids []kidRows // per child table: the rows of the record being read
+	bad  error     // the first bad record; the rest of the answer is only read through
+	// unexpected is the first list item that is not an object: malformed, but reported only once the
+	// whole answer is read, as encoding/json does, so that a cut answer is recognised as such.
+	unexpected error
+	ex         map[string]any // the unknown keys of the record being read, for ColExtra
+	seen       *seenValues
 	// next is, by guess index, the slot whose key came next last time (see jsonscan.Scanner.Expect): each
 	// level of an object has indexes of its own, so a guess is always a slot of the level being read.
 	next []*slot
@@ -193,7 +201,7 @@ type pageDecoder struct {
 // newcomer replaces what was there, so a string that never repeats costs a store, not a map insert.
 type seenValues struct {
 	seed  maphash.Seed
-	slots [JSON + 1][seenSlots]seenValue
+	slots [3][seenSlots]seenValue // String, Decimal, Timestamp
 }
 
 type seenValue struct {
@@ -209,23 +217,38 @@ const (
 // seenPool lends a cache to each decoding page; caches live on between pages.
 var seenPool = sync.Pool{New: func() any { return &seenValues{seed: maphash.MakeSeed()} }}
 
+// seenKind maps the column types whose values come from strings onto seenValues.slots.
+var seenKind = [JSON + 1]int{String: 0, Decimal: 1, Timestamp: 2}
+
 func (c *seenValues) slot(t Type, b []byte) *seenValue {
-	return &c.slots[t][maphash.Bytes(c.seed, b)%seenSlots]
+	return &c.slots[seenKind[t]][maphash.Bytes(c.seed, b)%seenSlots]
 }
 
+// kidRows is what a record holds of one child table.
 type kidRows struct {
-	rows []Row
+	rows     []Row
+	itemErrs []error // per row: the first field refused, in column order
+	arrErr   error   // the array is not an array, or holds an item that is not an object
+	scratch  []error // the per-column errors of the item being read
+}
+
+func (k *kidRows) reset() {
+	k.rows, k.itemErrs, k.arrErr = k.rows[:0], k.itemErrs[:0], nil
 }
 
 // record reads one list item into a parent row (and the children in d.kids). Content errors go to d.bad.
 func (d *pageDecoder) record() (Row, int64, error) {
 	ss, ok := d.p.decodeSlots()
 	for i := range d.kidsFor() {
-		d.kids[i].rows = d.kids[i].rows[:0]
+		d.kids[i].reset()
 	}
 	c, _ := d.s.Peek()
 	if c != '{' && c != 'n' {
-		return nil, 0, d.s.Syntax("a list item is not an object")
+		u, err := d.s.SkipUnexpected("a list item is not an object")
+		if d.unexpected == nil {
+			d.unexpected = u
+		}
+		return nil, 0, err
 	}
 	if c == 'n' || !ok {
 		// A null item (Rows refuses it) or a table with computed children: decode the record whole.
@@ -242,10 +265,15 @@ func (d *pageDecoder) record() (Row, int64, error) {
 		for i := range d.p.children {
 			d.kids[i].rows = append(d.kids[i].rows, children[d.p.children[i].child.Name]...)
 		}
-		return row, row[0].(int64), nil
+		idv, _ := toInt(m["id"]) // Rows has checked it
+		return row, idv.(int64), nil
 	}
 	d.vals = make(Row, len(d.p.layout))
-	d.rec, d.ex = nil, nil
+	if d.errs == nil {
+		d.errs = make([]error, len(ss.cols))
+	}
+	clear(d.errs)
+	d.ex = nil
 	var rawID any
 	idSeen := false
 	err := d.members(ss.top, ss.head, func(kb []byte, sl *slot) error {
@@ -262,7 +290,7 @@ func (d *pageDecoder) record() (Row, int64, error) {
 				rawID, idSeen = v, true
 			}
 			if sl != nil {
-				d.assign(d.vals, ss.cols, sl, v)
+				d.assign(d.vals, d.errs, ss.cols, sl, v)
 				return nil
 			}
 			if d.ex == nil {
@@ -273,7 +301,7 @@ func (d *pageDecoder) record() (Row, int64, error) {
 		case sl.child > 0:
 			return d.childArray(sl, &d.p.children[sl.child-1], &d.kids[sl.child-1])
 		}
-		return d.fill(d.vals, ss.cols, sl)
+		return d.fill(d.vals, d.errs, ss.cols, sl)
 	})
 	if err != nil {
 		return nil, 0, err
@@ -314,8 +342,10 @@ func (d *pageDecoder) finish(ss slots, rawID any, idSeen bool) (Row, int64, erro
 	if !ok {
 		return nil, 0, fmt.Errorf("%s record with an empty \"id\": the API response is malformed", name)
 	}
-	if d.rec != nil {
-		return nil, 0, fmt.Errorf("%s id %d: %v", name, id, d.rec)
+	for _, err := range d.errs {
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s id %d: %v", name, id, err)
+		}
 	}
 	row := d.vals
 	if d.p.cursor >= 0 && row[d.p.cursor] == nil {
@@ -329,10 +359,17 @@ func (d *pageDecoder) finish(ss slots, rawID any, idSeen bool) (Row, int64, erro
 		row[len(ss.cols)] = extra
 	}
 	for i := range d.kids {
-		cc := &d.p.children[i]
-		for j, r := range d.kids[i].rows {
+		cc, k := &d.p.children[i], &d.kids[i]
+		if k.arrErr != nil {
+			return nil, 0, fmt.Errorf("%s id %d: %s: %v", name, id, cc.child.Name, k.arrErr)
+		}
+		for j, r := range k.rows {
 			r[0] = id
-			if err := cc.checkKeys(r, j); err != nil {
+			err := cc.checkKeys(r, j)
+			if k.itemErrs[j] != nil {
+				err = fmt.Errorf("item %d: %v", j, k.itemErrs[j])
+			}
+			if err != nil {
 				return nil, 0, fmt.Errorf("%s id %d: %s: %v", name, id, cc.child.Name, err)
 			}
 		}
@@ -342,26 +379,26 @@ func (d *pageDecoder) finish(ss slots, rawID any, idSeen bool) (Row, int64, erro
 
 // fill reads the value under slot sl into vals: an object is walked for the columns below it without being
 // built; anything else is decoded and assigned as Rows would look it up.
-func (d *pageDecoder) fill(vals []any, cols []ccol, sl *slot) error {
+func (d *pageDecoder) fill(vals []any, errs []error, cols []ccol, sl *slot) error {
 	c, _ := d.s.Peek()
 	if len(sl.cols) == 1 && sl.sub == nil {
-		if done, err := d.scalar(vals, cols, sl, c); done {
+		if done, err := d.scalar(vals, errs, cols, sl, c); done {
 			return err
 		}
 	}
 	if c != '{' || len(sl.cols) > 0 || sl.sub == nil {
 		v, err := d.s.Value(sl.path)
 		if err == nil {
-			d.assign(vals, cols, sl, v)
+			d.assign(vals, errs, cols, sl, v)
 		}
 		return err
 	}
 	for _, i := range sl.under {
-		vals[i] = nil // a repeated key replaces the whole object, as in a map
+		vals[i], errs[i] = nil, nil // a repeated key replaces the whole object, as in a map
 	}
 	return d.members(sl.sub, sl.inner, func(_ []byte, sub *slot) error {
 		if sub != nil {
-			return d.fill(vals, cols, sub)
+			return d.fill(vals, errs, cols, sub)
 		}
 		return d.s.Skip()
 	})
@@ -404,7 +441,7 @@ func (d *pageDecoder) expect(prev int) {
 // into an integer column, a string into a string, decimal or datetime column. It reports false, having
 // read nothing, for any other shape. What it stores, and every error, is what assign makes of the
 // generic value.
-func (d *pageDecoder) scalar(vals []any, cols []ccol, sl *slot, c byte) (bool, error) {
+func (d *pageDecoder) scalar(vals []any, errs []error, cols []ccol, sl *slot, c byte) (bool, error) {
 	i := sl.cols[0]
 	typ := cols[i].typ
 	switch {
@@ -414,10 +451,10 @@ func (d *pageDecoder) scalar(vals []any, cols []ccol, sl *slot, c byte) (bool, e
 			return true, err
 		}
 		if n, ok := smallInt(b); ok {
-			vals[i] = n
+			vals[i], errs[i] = n, nil
 			return true, nil
 		}
-		d.assign(vals, cols, sl, json.Number(b))
+		d.assign(vals, errs, cols, sl, json.Number(b))
 		return true, nil
 	case (typ == String || typ == Decimal || typ == Timestamp) && c == '"':
 		b, err := d.s.StrBytes()
@@ -427,12 +464,12 @@ func (d *pageDecoder) scalar(vals []any, cols []ccol, sl *slot, c byte) (bool, e
 		var sv *seenValue
 		if len(b) <= maxSeenLen {
 			if sv = d.seen.slot(typ, b); sv.val != nil && sv.key == string(b) {
-				vals[i] = sv.val
+				vals[i], errs[i] = sv.val, nil
 				return true, nil
 			}
 		}
 		str := string(b)
-		d.assign(vals, cols, sl, str)
+		d.assign(vals, errs, cols, sl, str)
 		if v := vals[i]; v != nil && sv != nil {
 			*sv = seenValue{str, v}
 		}
@@ -464,16 +501,17 @@ func smallInt(b []byte) (int64, bool) {
 	return n, true
 }
 
-// assign converts v, the decoded value under slot sl, into the columns at and below it.
-func (d *pageDecoder) assign(vals []any, cols []ccol, sl *slot, v any) {
+// assign converts v, the decoded value under slot sl, into the columns at and below it, with Rows' errors
+// kept per column: a repeated key replaces the value, and its error, as in a map.
+func (d *pageDecoder) assign(vals []any, errs []error, cols []ccol, sl *slot, v any) {
 	for _, i := range sl.cols {
-		vals[i] = nil
+		vals[i], errs[i] = nil, nil
 		if v == nil {
 			continue
 		}
 		cv, err := convert(v, cols[i].typ)
 		if err != nil {
-			d.contentErr(fmt.Errorf("field %q: %v", sl.path, err))
+			errs[i] = fmt.Errorf("field %q: %v", sl.path, err)
 			continue
 		}
 		vals[i] = cv
@@ -482,30 +520,28 @@ func (d *pageDecoder) assign(vals []any, cols []ccol, sl *slot, v any) {
 		return
 	}
 	for _, i := range sl.under {
-		vals[i] = nil
+		vals[i], errs[i] = nil, nil
 	}
 	if v == nil {
 		return
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		d.contentErr(fmt.Errorf("field %q: want an object, got %s", sl.path, describe(v)))
+		err := fmt.Errorf("field %q: want an object, got %s", sl.path, describe(v))
+		for _, i := range sl.under {
+			errs[i] = err
+		}
 		return
 	}
 	for k, sub := range sl.sub {
-		d.assign(vals, cols, sub, m[k])
+		d.assign(vals, errs, cols, sub, m[k])
 	}
 }
 
-func (d *pageDecoder) contentErr(err error) {
-	if d.rec == nil {
-		d.rec = err
-	}
-}
-
-// childArray reads the array of child cc under slot sl into k.rows (the parent key is set by finish).
+// childArray reads the array of child cc under slot sl into k (the parent key is set by finish), keeping
+// the errors Rows would report: an array that is not one or holds a non-object first, then per item.
 func (d *pageDecoder) childArray(sl *slot, cc *cchild, k *kidRows) error {
-	k.rows = k.rows[:0] // a repeated key replaces the array, as in a map
+	k.reset() // a repeated key replaces the array, as in a map
 	c, _ := d.s.Peek()
 	switch c {
 	case 'n':
@@ -514,36 +550,43 @@ func (d *pageDecoder) childArray(sl *slot, cc *cchild, k *kidRows) error {
 	default:
 		v, err := d.s.Value("")
 		if err == nil {
-			d.contentErr(fmt.Errorf("%s: field %q: want an array, got %s", cc.child.Name, sl.path, describe(v)))
+			k.arrErr = fmt.Errorf("field %q: want an array, got %s", sl.path, describe(v))
 		}
 		return err
+	}
+	if k.scratch == nil {
+		k.scratch = make([]error, len(cc.cols))
 	}
 	item := 0
 	return d.s.Array(func() error {
 		defer func() { item++ }()
 		if c, _ := d.s.Peek(); c != '{' {
 			v, err := d.s.Value("")
-			if err == nil {
-				d.contentErr(fmt.Errorf("%s: field %q item %d: want an object, got %s", cc.child.Name, sl.path, item, describe(v)))
+			if err == nil && k.arrErr == nil {
+				k.arrErr = fmt.Errorf("field %q item %d: want an object, got %s", sl.path, item, describe(v))
 			}
 			return err
 		}
-		before := d.rec
 		r := make(Row, len(cc.cols)+1)
-		vals := r[1:] // r[0] is the parent key, set by finish
+		vals, errs := r[1:], k.scratch // r[0] is the parent key, set by finish
+		clear(errs)
 		err := d.members(cc.slots.top, cc.slots.head, func(_ []byte, sub *slot) error {
 			if sub != nil {
-				return d.fill(vals, cc.cols, sub)
+				return d.fill(vals, errs, cc.cols, sub)
 			}
 			return d.s.Skip()
 		})
 		if err != nil {
 			return err
 		}
-		if before == nil && d.rec != nil {
-			d.rec = fmt.Errorf("%s: item %d: %v", cc.child.Name, item, d.rec)
+		var first error
+		for _, e := range errs {
+			if e != nil {
+				first = e
+				break
+			}
 		}
-		k.rows = append(k.rows, r)
+		k.rows, k.itemErrs = append(k.rows, r), append(k.itemErrs, first)
 		return nil
 	})
 }

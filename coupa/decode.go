@@ -12,6 +12,7 @@ func decodeRecords(body []byte) ([]Record, error) {
 	if c, _ := s.Peek(); c == '[' {
 		recs = []Record{} // as encoding/json gives for []
 	}
+	var unexpected error // the first item that is not an object, reported once the whole answer is read
 	err := s.List(func() error {
 		switch c, _ := s.Peek(); c {
 		case '{':
@@ -22,8 +23,15 @@ func decodeRecords(body []byte) ([]Record, error) {
 			recs = append(recs, nil)
 			return s.Null()
 		}
-		return s.Syntax("a list item is not an object")
+		u, err := s.SkipUnexpected("a list item is not an object")
+		if unexpected == nil {
+			unexpected = u
+		}
+		return err
 	})
+	if err == nil {
+		err = unexpected
+	}
 	if err != nil {
 		return nil, err
 	}

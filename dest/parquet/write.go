@@ -118,7 +118,10 @@ func (p *tablePlan) names() []string {
 func (p *tablePlan) build(layout catalog.Layout) {
 	// The plan is made from the page's own table, so every column of the layout is among cols.
 	p.layout = layout
-	p.pos, _ = dest.Positions(p.name, layout, p.names())
+	var err error
+	if p.pos, err = dest.Positions(p.name, layout, p.names()); err != nil {
+		panic("parquet: a plan lacks a column of its own table: " + err.Error())
+	}
 	g := pq.Group{}
 	for _, c := range p.cols {
 		g[c.Name] = pq.Optional(leaf(c.Type))

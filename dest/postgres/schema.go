@@ -102,7 +102,10 @@ func signature(t *catalog.Table) string {
 // table, so every column of the layout is among the plan's.
 func (p *tablePlan) place(layout catalog.Layout) {
 	p.layout = layout
-	p.pos, _ = dest.Positions(p.name, layout, colNames(p.cols))
+	var err error
+	if p.pos, err = dest.Positions(p.name, layout, colNames(p.cols)); err != nil {
+		panic("postgres: a plan lacks a column of its own table: " + err.Error())
+	}
 }
 
 func addCols(dst []colDef, cols ...catalog.Column) []colDef {

@@ -64,6 +64,18 @@ func (s *Scanner) skipSpace() {
 	}
 }
 
+// SkipUnexpected reads through the value at hand, which the caller does not take, and returns the error
+// to report for it (msg says what was expected) once the rest of the document has been read: encoding/json
+// reports a document cut short, or malformed further on, before a value of the wrong kind, and so must
+// callers, so that a cut answer is always recognised as such. err is the syntax error of the value itself.
+func (s *Scanner) SkipUnexpected(msg string) (unexpected, err error) {
+	start := s.pos
+	if err := s.Skip(); err != nil {
+		return nil, err
+	}
+	return fmt.Errorf("invalid JSON at offset %d: %s", start, msg), nil
+}
+
 // Peek skips whitespace and returns the next byte; at the end of the data it returns a Truncated error.
 func (s *Scanner) Peek() (byte, error) {
 	s.skipSpace()
@@ -95,7 +107,11 @@ func (s *Scanner) List(item func() error) error {
 	case '[':
 		err = s.Array(item)
 	default:
-		return s.Syntax("the answer is not a JSON array")
+		unexpected, err := s.SkipUnexpected("the answer is not a JSON array")
+		if err == nil {
+			err = unexpected
+		}
+		return err
 	}
 	if err != nil {
 		return err
@@ -108,6 +124,9 @@ func (s *Scanner) Null() error { return s.literal("null") }
 
 func (s *Scanner) literal(word string) error {
 	if len(s.data)-s.pos < len(word) || string(s.data[s.pos:s.pos+len(word)]) != word {
+		if rest := s.data[s.pos:]; len(rest) < len(word) && string(rest) == word[:len(rest)] {
+			s.pos = len(s.data) // "tr" at the very end: a literal cut short
+		}
 		return s.Syntax("invalid literal, expected " + word)
 	}
 	s.pos += len(word)
@@ -353,8 +372,26 @@ func (s *Scanner) rawString() ([]byte, bool, error) {
 			s.pos = i + 1
 			return s.data[start:s.pos], plain, nil
 		case c == '\\':
+			// The escape is checked as far as the data goes, as encoding/json does: a wrong one is malformed,
+			// one the data stops in is a string cut short.
 			plain = false
-			i += 2
+			i++
+			if i < len(s.data) {
+				switch s.data[i] {
+				case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				case 'u':
+					for j := i + 1; j < i+5 && j < len(s.data); j++ {
+						if !isHex(s.data[j]) {
+							s.pos = j
+							return nil, false, s.Syntax("invalid character in a \\u escape")
+						}
+					}
+				default:
+					s.pos = i
+					return nil, false, s.Syntax("invalid escape in a string")
+				}
+			}
+			i++
 			continue
 		case c < 0x20:
 			s.pos = i
@@ -414,6 +451,8 @@ func (s *Scanner) Str() (string, error) {
 	}
 	return str, nil
 }
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 func hasByte(b []byte, c byte) bool {
 	for _, x := range b {
