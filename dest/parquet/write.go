@@ -434,6 +434,24 @@ func encode(b *buffer, p *tablePlan, r catalog.Row, op []byte, version int64, sy
 		if j := p.pos[n]; j >= 0 {
 			v = r[j]
 		}
+		// The catalog's own values take the short way; anything else is checked and converted by Normalize.
+		switch x := v.(type) {
+		case int64:
+			if c.Type == catalog.Int {
+				b.cols[i].add(pq.Int64Value(x).Level(0, 1, i))
+				continue
+			}
+		case string:
+			if c.Type == catalog.String || c.Type == catalog.JSON {
+				b.cols[i].add(pq.ByteArrayValue(stringBytes(x)).Level(0, 1, i))
+				continue
+			}
+		case time.Time:
+			if c.Type == catalog.Timestamp && !x.IsZero() {
+				b.cols[i].add(pq.Int64Value(x.UnixMicro()).Level(0, 1, i))
+				continue
+			}
+		}
 		if v != nil {
 			var err error
 			if v, err = dest.Normalize(c.Type, v); err != nil {
