@@ -233,6 +233,27 @@ func TestE2EFaultsStillCorrect(t *testing.T) {
 	}
 }
 
+// Whether Coupa sorts a filtered list is uncertain: with each page's records shuffled (the simulator's
+// UnsortedPages), a full and an incremental sync still land every record exactly once.
+func TestE2EUnsortedPages(t *testing.T) {
+	e := newEnv(t, sim.Options{Seed: 5, Scale: 400, UnsortedPages: true}, nil)
+	tables := catalog.All()
+	requireOK(t, e.sync(t, tables, nil))
+	e.assertTruth(t, tables)
+	for i := int64(1); i <= 60; i++ {
+		m := sim.Mutation{Resource: "invoices", ID: i * 6, Set: map[string]any{"status": "disputed"}}
+		if i%3 == 0 {
+			m = sim.Mutation{Resource: "invoices", Create: true}
+		}
+		if _, err := e.sim.Mutate(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	simtest.WaitPastChanges(t, e.sim, "invoices")
+	requireOK(t, e.sync(t, tables, nil))
+	e.assertTruth(t, tables)
+}
+
 func TestE2EMissingScopeSkipsTable(t *testing.T) {
 	all := catalog.Scopes(catalog.All())
 	granted := slices.DeleteFunc(slices.Clone(all), func(s string) bool { return s == "core.invoice.read" })

@@ -529,6 +529,28 @@ func TestPagingAndOrder(t *testing.T) {
 	if r := strict.getJSON("/api/invoices?limit=51"); r.code != 400 {
 		t.Fatalf("RejectLimitOver50: %d", r.code)
 	}
+
+	// UnsortedPages: the same page (the lowest matching ids), in another order; order_by still sorts.
+	idsOf := func(recs []map[string]any) []int64 {
+		var out []int64
+		for _, r := range recs {
+			out = append(out, int64(r["id"].(float64)))
+		}
+		return out
+	}
+	shuffled := start(t, Options{UnsortedPages: true})
+	const page = "/api/invoices?id[gt]=10&limit=50"
+	sortedIDs, shuffledIDs := idsOf(st.list(page)), idsOf(shuffled.list(page))
+	if slices.Equal(shuffledIDs, sortedIDs) || !slices.IsSorted(sortedIDs) {
+		t.Fatalf("UnsortedPages: %v, want the ids of %v in another order", shuffledIDs, sortedIDs)
+	}
+	slices.Sort(shuffledIDs)
+	if !slices.Equal(shuffledIDs, sortedIDs) {
+		t.Fatalf("UnsortedPages changed which records a page holds: %v, want %v", shuffledIDs, sortedIDs)
+	}
+	if byID := idsOf(shuffled.list(page + "&order_by=id")); !slices.Equal(byID, sortedIDs) {
+		t.Fatalf("UnsortedPages with order_by=id: %v", byID)
+	}
 }
 
 func TestProjection(t *testing.T) {

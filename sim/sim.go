@@ -40,6 +40,9 @@ type Options struct {
 	TokenType string
 	// RejectLimitOver50 answers limit>50 with 400 instead of clamping it to 50 (Coupa's behaviour is uncertain).
 	RejectLimitOver50 bool
+	// UnsortedPages lists the records of a page (still the lowest ids that match) in a shuffled order when
+	// no order_by is given: whether Coupa sorts filtered lists is uncertain.
+	UnsortedPages bool
 	// ValidationStatus is the status of validation errors on writes (default 400; 422 is the alternative).
 	ValidationStatus int
 	// ScopeStatus is the status when a token lacks an endpoint's scope (default 403).
@@ -550,6 +553,11 @@ func (s *Server) handleList(r *http.Request, f format, t *table) response {
 	}
 	if len(ids) == 0 && f == formatXML {
 		return s.fail(f, 404, "No results match your search criteria.")
+	}
+	if s.opts.UnsortedPages && q.orderBy == "" && len(ids) > 1 {
+		// Seeded by the page itself, so that the same request gets the same answer.
+		rng := rand.New(rand.NewPCG(uint64(s.opts.Seed), uint64(ids[0])))
+		rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	}
 	if f == formatJSON && q.returnOb == "" && q.proj != nil {
 		// The projection is applied as the page is encoded: copying every record into its projected

@@ -35,6 +35,7 @@ type simFlags struct {
 	scale, burst, validationStatus                          int
 	rate                                                    float64
 	retryAfter, tls, noRoles, scopeEcho, rejectOver50       bool
+	unsortedPages                                           bool
 	tokenTTL                                                time.Duration
 	clients, apiKeys                                        []string
 }
@@ -76,6 +77,7 @@ Examples:
 	fl.BoolVar(&f.noRoles, "no-roles-endpoint", false, "answer /api/roles with 404 (whether it exists on real Coupa is uncertain)")
 	fl.BoolVar(&f.scopeEcho, "scope-echo", false, "include scope in token responses")
 	fl.BoolVar(&f.rejectOver50, "reject-limit-over-50", false, "answer limit>50 with 400 instead of clamping")
+	fl.BoolVar(&f.unsortedPages, "unsorted-pages", false, "list each page's records in a shuffled order (whether Coupa sorts filtered lists is uncertain)")
 	fl.IntVar(&f.validationStatus, "validation-status", 400, "status of validation errors (400 or 422)")
 	return cmd
 }
@@ -84,7 +86,7 @@ Examples:
 func simOptions(f simFlags) (sim.Options, error) {
 	o := sim.Options{Seed: f.seed, Scale: f.scale, Rate: f.rate, Burst: f.burst, RetryAfter: f.retryAfter,
 		TokenTTL: f.tokenTTL, APIKeys: f.apiKeys, NoRolesEndpoint: f.noRoles, ScopeEcho: f.scopeEcho,
-		RejectLimitOver50: f.rejectOver50, ValidationStatus: f.validationStatus}
+		RejectLimitOver50: f.rejectOver50, UnsortedPages: f.unsortedPages, ValidationStatus: f.validationStatus}
 	if f.scale < 1 {
 		return o, usageError("--scale must be at least 1, got %d", f.scale)
 	}
