@@ -144,53 +144,18 @@ func (s *Scanner) enter() error {
 // Array reads the array at the current position, calling item with the scanner on each item's first byte;
 // item must consume exactly that item.
 func (s *Scanner) Array(item func() error) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	defer func() { s.depth-- }()
-	s.pos++ // '['
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
-		s.pos++
-		return nil
-	}
-	for {
+	return s.container(']', "an array item", func() error {
 		if _, err := s.Peek(); err != nil {
 			return err
 		}
-		if err := item(); err != nil {
-			return err
-		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return s.Truncated()
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return nil
-		default:
-			return s.Syntax("expected , or ] after an array item")
-		}
-	}
+		return item()
+	})
 }
 
 // Object reads the object at the current position, calling member with each key's raw bytes (valid only
 // during the call; see Key) and the scanner on the value's first byte; member must consume the value.
 func (s *Scanner) Object(member func(key []byte) error) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	defer func() { s.depth-- }()
-	s.pos++ // '{'
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return nil
-	}
-	for {
+	return s.container('}', "an object value", func() error {
 		s.skipSpace()
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
 			return s.Syntax("expected a string key")
@@ -207,7 +172,25 @@ func (s *Scanner) Object(member func(key []byte) error) error {
 		if _, err := s.Peek(); err != nil {
 			return err
 		}
-		if err := member(k); err != nil {
+		return member(k)
+	})
+}
+
+// container reads the array or object whose opening byte is at the current position: nothing, or elements
+// read by element and separated by commas, up to the closing byte end. after names an element in errors.
+func (s *Scanner) container(end byte, after string, element func() error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer func() { s.depth-- }()
+	s.pos++ // '[' or '{'
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == end {
+		s.pos++
+		return nil
+	}
+	for {
+		if err := element(); err != nil {
 			return err
 		}
 		s.skipSpace()
@@ -217,11 +200,11 @@ func (s *Scanner) Object(member func(key []byte) error) error {
 		switch s.data[s.pos] {
 		case ',':
 			s.pos++
-		case '}':
+		case end:
 			s.pos++
 			return nil
 		default:
-			return s.Syntax("expected , or } after an object value")
+			return s.Syntax("expected , or " + string(end) + " after " + after)
 		}
 	}
 }
