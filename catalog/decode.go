@@ -58,7 +58,10 @@ func (e badRecord) Is(target error) bool { return target == ErrBadRecord }
 // has been read, so that a cut answer is always recognised as such. data may be reused once it returns.
 func (t *Table) DecodePage(data []byte) (*PageRows, error) {
 	p := planOf(t)
-	d := &pageDecoder{t: t, p: p, s: jsonscan.New(data), seen: seenPool.Get().(*seenValues)}
+	ss, ok := p.decodeSlots()
+	d := &pageDecoder{t: t, p: p, ss: ss, whole: !ok, s: jsonscan.New(data),
+		errs: make([]error, len(ss.cols)), kids: make([]kidRows, len(p.children)), next: make([]*slot, p.nslots),
+		seen: seenPool.Get().(*seenValues)}
 	defer seenPool.Put(d.seen)
 	out := &PageRows{Children: make(map[string][]Row, len(p.children))}
 	err := d.s.List(func() error {
@@ -116,11 +119,7 @@ type slots struct {
 
 // compileSlots builds the slots of cols; ids counts the guess indexes handed out for the table so far.
 func compileSlots(cols []ccol, ids *int) slots {
-	newID := func() int {
-		*ids++
-		return *ids - 1
-	}
-	ss := slots{head: newID(), top: map[string]*slot{}, cols: cols}
+	ss := slots{head: takeID(ids), top: map[string]*slot{}, cols: cols}
 	for i, col := range cols {
 		level, path := ss.top, ""
 		for depth, key := range col.path {
@@ -130,7 +129,7 @@ func compileSlots(cols []ccol, ids *int) slots {
 			path += key
 			sl := level[key]
 			if sl == nil {
-				sl = &slot{id: newID(), key: key, plain: plainKey(key), path: path}
+				sl = &slot{id: takeID(ids), key: key, plain: jsonscan.PlainKey(key), path: path}
 				level[key] = sl
 			}
 			if depth == len(col.path)-1 {
@@ -139,7 +138,7 @@ func compileSlots(cols []ccol, ids *int) slots {
 			}
 			sl.under = append(sl.under, i)
 			if sl.sub == nil {
-				sl.sub, sl.inner = map[string]*slot{}, newID()
+				sl.sub, sl.inner = map[string]*slot{}, takeID(ids)
 			}
 			level = sl.sub
 		}
@@ -147,8 +146,8 @@ func compileSlots(cols []ccol, ids *int) slots {
 	return ss
 }
 
-// decodeSlots returns the parent's slots with the child arrays and the keys an Explode reads; ok is false
-// when a child is built by Explode, which needs the whole record as a map.
+// decodeSlots returns the parent's slots, child arrays included; ok is false when a child is built by
+// Explode (or its array shares a key with a column), which needs the whole record as a map.
 func (p *plan) decodeSlots() (slots, bool) {
 	p.slotsOnce.Do(func() {
 		ss := compileSlots(p.cols, &p.nslots)
@@ -159,8 +158,8 @@ func (p *plan) decodeSlots() (slots, bool) {
 				p.parentOK = false
 				continue
 			}
-			ss.top[cc.child.Path] = &slot{id: p.nslots, key: cc.child.Path, plain: plainKey(cc.child.Path), path: cc.child.Path, child: i + 1}
-			p.nslots++
+			ss.top[cc.child.Path] = &slot{id: takeID(&p.nslots), key: cc.child.Path, plain: jsonscan.PlainKey(cc.child.Path),
+				path: cc.child.Path, child: i + 1}
 			cc.slots = compileSlots(cc.cols, &p.nslots)
 		}
 		p.parentSlots = ss
@@ -168,23 +167,22 @@ func (p *plan) decodeSlots() (slots, bool) {
 	return p.parentSlots, p.parentOK
 }
 
-func plainKey(k string) bool {
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
+// takeID hands out the next guess index of a table's plan.
+func takeID(ids *int) int {
+	*ids++
+	return *ids - 1
 }
 
 type pageDecoder struct {
-	t    *Table
-	p    *plan
-	s    *jsonscan.Scanner
-	vals Row       // the row of the record being read
-	errs []error   // per column of vals: why its value was refused (Rows reports the first, in column order)
-	kids []kidRows // per child table: the rows of the record being read
-	bad  error     // the first bad record; the rest of the answer is only read through
+	t     *Table
+	p     *plan
+	ss    slots
+	whole bool // records are decoded whole and converted by Rows (see decodeSlots)
+	s     *jsonscan.Scanner
+	vals  Row       // the row of the record being read
+	errs  []error   // per column of vals: why its value was refused (Rows reports the first, in column order)
+	kids  []kidRows // per child table: the rows of the record being read
+	bad   error     // the first bad record; the rest of the answer is only read through
 	// unexpected is the first list item that is not an object: malformed, but reported only once the
 	// whole answer is read, as encoding/json does, so that a cut answer is recognised as such.
 	unexpected error
@@ -238,8 +236,8 @@ func (k *kidRows) reset() {
 
 // record reads one list item into a parent row (and the children in d.kids). Content errors go to d.bad.
 func (d *pageDecoder) record() (Row, int64, error) {
-	ss, ok := d.p.decodeSlots()
-	for i := range d.kidsFor() {
+	ss := d.ss
+	for i := range d.kids {
 		d.kids[i].reset()
 	}
 	c, _ := d.s.Peek()
@@ -250,7 +248,7 @@ func (d *pageDecoder) record() (Row, int64, error) {
 		}
 		return nil, 0, err
 	}
-	if c == 'n' || !ok {
+	if c == 'n' || d.whole {
 		// A null item (Rows refuses it) or a table with computed children: decode the record whole.
 		v, err := d.s.Value("")
 		if err != nil {
@@ -269,9 +267,6 @@ func (d *pageDecoder) record() (Row, int64, error) {
 		return row, idv.(int64), nil
 	}
 	d.vals = make(Row, len(d.p.layout))
-	if d.errs == nil {
-		d.errs = make([]error, len(ss.cols))
-	}
 	clear(d.errs)
 	d.ex = nil
 	var rawID any
@@ -281,7 +276,10 @@ func (d *pageDecoder) record() (Row, int64, error) {
 		switch {
 		case sl == nil || isID:
 			// The id is read apart, as Rows does, to tell a missing id from a bad one.
-			k := d.s.Key(kb)
+			k := "id"
+			if !isID {
+				k = d.s.Key(kb)
+			}
 			v, err := d.s.Value(k)
 			if err != nil {
 				return err
@@ -312,13 +310,6 @@ func (d *pageDecoder) record() (Row, int64, error) {
 		return nil, 0, nil
 	}
 	return row, id, nil
-}
-
-func (d *pageDecoder) kidsFor() []kidRows {
-	if d.kids == nil {
-		d.kids = make([]kidRows, len(d.p.children))
-	}
-	return d.kids
 }
 
 func (d *pageDecoder) fail(err error) {
@@ -408,9 +399,6 @@ func (d *pageDecoder) fill(vals []any, errs []error, cols []ccol, sl *slot) erro
 // takes) and must read the value. Each key is guessed from the key order the level's last object had
 // (head is the level's guess index for the first key), sparing the scan and the hash of nearly all of them.
 func (d *pageDecoder) members(level map[string]*slot, head int, member func(kb []byte, sl *slot) error) error {
-	if d.next == nil {
-		d.next = make([]*slot, d.p.nslots)
-	}
 	prev := head
 	d.expect(prev)
 	return d.s.Object(func(kb []byte) error {

@@ -36,6 +36,7 @@ type tablePlan struct {
 	colIdx    []int          // leaf index of each of cols
 	layout    catalog.Layout // of the rows a page brings
 	pos       []int          // position of each of cols in those rows (-1: _extra of a child)
+	keyPos    []int          // position of each key column in those rows (-1: the layout lacks it)
 	// leaf indexes of the columns every row gets from the writer, not from the page
 	syncedIdx, opIdx, versionIdx, deletedIdx int
 	children                                 []*tablePlan
@@ -121,6 +122,10 @@ func (p *tablePlan) build(layout catalog.Layout) {
 	var err error
 	if p.pos, err = dest.Positions(p.name, layout, p.names()); err != nil {
 		panic("parquet: a plan lacks a column of its own table: " + err.Error())
+	}
+	p.keyPos = make([]int, len(p.key))
+	for i, k := range p.key {
+		p.keyPos[i] = layout.Index(k)
 	}
 	g := pq.Group{}
 	for _, c := range p.cols {
@@ -286,7 +291,7 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 		}
 	}
 	for _, cp := range plan.children {
-		pk := cp.layout.Index(cp.parentKey)
+		pk := cp.layout.Index(cp.parentKey) // once per page: the loops below run per row
 		for n, r := range p.Children[cp.source] {
 			if err := dest.CheckRow(cp.name, n, r, cp.layout); err != nil {
 				return dest.WriteStats{}, fmt.Errorf("parquet: %v", err)
@@ -295,9 +300,9 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 			if _, ok := at[pid]; !ok {
 				return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: %s %v is not a parent in this page", cp.name, n, cp.parentKey, r[pk])
 			}
-			for _, k := range cp.key {
-				if j := cp.layout.Index(k); j < 0 || r[j] == nil {
-					return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: key column %s is missing", cp.name, n, k)
+			for i, j := range cp.keyPos {
+				if j < 0 || r[j] == nil {
+					return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: key column %s is missing", cp.name, n, cp.key[i])
 				}
 			}
 		}

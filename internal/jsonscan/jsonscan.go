@@ -220,23 +220,24 @@ func (s *Scanner) keyBytes() ([]byte, error) {
 			return s.data[end-len(k) : end], nil
 		}
 	}
-	start := s.pos
-	raw, plain, err := s.rawString()
-	if err != nil {
-		return nil, err
-	}
-	if plain {
-		return raw[1 : len(raw)-1], nil
-	}
-	s.pos = start
-	k, err := s.Str()
-	return []byte(k), err
+	return s.StrBytes()
 }
 
-// Expect tells the scanner that the next object key it reads is probably k, plain ASCII without quote or
-// backslash: when the input holds exactly that key, it is taken by one comparison instead of being
-// scanned. A wrong guess costs the comparison; the key read is the input's either way. Records of a page
-// share their key order, so a caller that remembers it guesses nearly every key.
+// PlainKey reports whether k may be given to Expect: ASCII without quote, backslash or control byte, so
+// that its bytes in the input are the key itself.
+func PlainKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// Expect tells the scanner that the next object key it reads is probably k, a PlainKey: when the input
+// holds exactly that key, it is taken by one comparison instead of being scanned. A wrong guess costs the
+// comparison; the key read is the input's either way. Records of a page share their key order, so a caller
+// that remembers it guesses nearly every key.
 func (s *Scanner) Expect(k string) { s.expect = k }
 
 // Key turns key bytes from Object into an interned string.
@@ -317,14 +318,7 @@ func (s *Scanner) Skip() error {
 	case c == '[':
 		return s.Array(s.Skip)
 	case c == '"':
-		start := s.pos
-		_, plain, err := s.rawString()
-		if err != nil || plain {
-			return err
-		}
-		// Escapes are checked by the standard library, as Value does.
-		s.pos = start
-		_, err = s.Str()
+		_, err := s.StrBytes() // escapes are checked as Value checks them
 		return err
 	case c == '-' || (c >= '0' && c <= '9'):
 		_, err := s.number()
