@@ -188,6 +188,7 @@ type pageDecoder struct {
 	unexpected error
 	ex         map[string]any // the unknown keys of the record being read, for ColExtra
 	seen       *seenValues
+	again      *jsonscan.Scanner // reads a JSON column's value a second time, when it was not seen before
 	// next is, by guess index, the slot whose key came next last time (see jsonscan.Scanner.Expect): each
 	// level of an object has indexes of its own, so a guess is always a slot of the level being read.
 	next []*slot
@@ -199,7 +200,7 @@ type pageDecoder struct {
 // newcomer replaces what was there, so a string that never repeats costs a store, not a map insert.
 type seenValues struct {
 	seed  maphash.Seed
-	slots [3][seenSlots]seenValue // String, Decimal, Timestamp
+	slots [4][seenSlots]seenValue // String, Decimal, Timestamp, JSON
 }
 
 type seenValue struct {
@@ -210,13 +211,16 @@ type seenValue struct {
 const (
 	seenSlots  = 1024
 	maxSeenLen = 40 // longer strings are rarely repeated and costly to hash
+	// maxSeenJSON bounds the objects and arrays of JSON columns remembered: custom fields are short and
+	// repeat from record to record.
+	maxSeenJSON = 160
 )
 
 // seenPool lends a cache to each decoding page; caches live on between pages.
 var seenPool = sync.Pool{New: func() any { return &seenValues{seed: maphash.MakeSeed()} }}
 
 // seenKind maps the column types whose values come from strings onto seenValues.slots.
-var seenKind = [JSON + 1]int{String: 0, Decimal: 1, Timestamp: 2}
+var seenKind = [JSON + 1]int{String: 0, Decimal: 1, Timestamp: 2, JSON: 3}
 
 func (c *seenValues) slot(t Type, b []byte) *seenValue {
 	return &c.slots[seenKind[t]][maphash.Bytes(c.seed, b)%seenSlots]
@@ -274,6 +278,28 @@ func (d *pageDecoder) record() (Row, int64, error) {
 	err := d.members(ss.top, ss.head, func(kb []byte, sl *slot) error {
 		isID := string(kb) == "id"
 		switch {
+		case isID && (sl == nil || len(sl.cols) == 1 && sl.sub == nil && ss.cols[sl.cols[0]].typ == Int):
+			// The id is read apart, as Rows does, to tell a missing id from a bad one; the usual small
+			// integer is boxed once, for the check and the column both.
+			if c, _ := d.s.Peek(); c == '-' || c >= '0' && c <= '9' {
+				b, err := d.s.NumberBytes()
+				if err != nil {
+					return err
+				}
+				if n, ok := smallInt(b); ok {
+					rawID, idSeen = n, true
+					if sl != nil {
+						d.vals[sl.cols[0]], d.errs[sl.cols[0]] = rawID, nil
+					}
+					return nil
+				}
+				rawID, idSeen = json.Number(b), true
+				if sl != nil {
+					d.assign(d.vals, d.errs, ss.cols, sl, rawID)
+				}
+				return nil
+			}
+			fallthrough
 		case sl == nil || isID:
 			// The id is read apart, as Rows does, to tell a missing id from a bad one.
 			k := "id"
@@ -325,11 +351,14 @@ func (d *pageDecoder) finish(ss slots, rawID any, idSeen bool) (Row, int64, erro
 	if !idSeen || rawID == nil {
 		return nil, 0, fmt.Errorf("%s record without \"id\": the API response is malformed", name)
 	}
-	idv, err := toInt(rawID)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s record: field \"id\": %v", name, err)
+	id, ok := rawID.(int64)
+	if !ok {
+		idv, err := toInt(rawID)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s record: field \"id\": %v", name, err)
+		}
+		id, ok = idv.(int64)
 	}
-	id, ok := idv.(int64)
 	if !ok {
 		return nil, 0, fmt.Errorf("%s record with an empty \"id\": the API response is malformed", name)
 	}
@@ -426,9 +455,9 @@ func (d *pageDecoder) expect(prev int) {
 }
 
 // scalar reads the usual shapes of a value into its one column without the generic decoding: a number
-// into an integer column, a string into a string, decimal or datetime column. It reports false, having
-// read nothing, for any other shape. What it stores, and every error, is what assign makes of the
-// generic value.
+// into an integer column, a string into a string, decimal or datetime column, a repeated object or array
+// into a JSON column. It reports false, having read nothing, for any other shape. What it stores, and
+// every error, is what assign makes of the generic value.
 func (d *pageDecoder) scalar(vals []any, errs []error, cols []ccol, sl *slot, c byte) (bool, error) {
 	i := sl.cols[0]
 	typ := cols[i].typ
@@ -460,6 +489,33 @@ func (d *pageDecoder) scalar(vals []any, errs []error, cols []ccol, sl *slot, c 
 		d.assign(vals, errs, cols, sl, str)
 		if v := vals[i]; v != nil && sv != nil {
 			*sv = seenValue{str, v}
+		}
+		return true, nil
+	case typ == JSON && (c == '{' || c == '['):
+		// The column holds the value re-encoded, and the same bytes always give the same text: a repeat
+		// is recognised by its bytes, without building the map again.
+		raw, err := d.s.SkipRaw()
+		if err != nil {
+			return true, err
+		}
+		var sv *seenValue
+		if len(raw) <= maxSeenJSON {
+			if sv = d.seen.slot(typ, raw); sv.val != nil && sv.key == string(raw) {
+				vals[i], errs[i] = sv.val, nil
+				return true, nil
+			}
+		}
+		if d.again == nil {
+			d.again = jsonscan.New(nil)
+		}
+		d.again.Reset(raw)
+		v, err := d.again.Value(sl.path) // Skip has accepted these bytes, so Value does too
+		if err != nil {
+			return true, err
+		}
+		d.assign(vals, errs, cols, sl, v)
+		if v := vals[i]; v != nil && sv != nil {
+			*sv = seenValue{string(raw), v}
 		}
 		return true, nil
 	}

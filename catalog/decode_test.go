@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coupa-connector/coupa-connector/internal/jsonscan"
 )
@@ -346,6 +347,33 @@ func TestDecodePageCopies(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Rows, want.Rows) || !reflect.DeepEqual(got.Children, want.Children) {
 		t.Fatal("rows changed when the answer's buffer was overwritten")
+	}
+}
+
+// TestDecodePageManyDistinctValues fills the cache of converted values past its size, so that values share
+// its slots: a value must never be taken for another that hashed to the same slot.
+func TestDecodePageManyDistinctValues(t *testing.T) {
+	inv, _ := Lookup("invoices")
+	const distinct = 3 * seenSlots
+	recs := make([]any, 2*distinct) // each value twice, the second time probably evicted, maybe not
+	for i := range recs {
+		n := i % distinct
+		recs[i] = map[string]any{
+			"id":             json.Number(fmt.Sprint(i + 1)),
+			"updated-at":     time.Date(2024, 4, 1, 0, 0, n, 0, time.UTC).Format(time.RFC3339),
+			"status":         fmt.Sprintf("status-%d", n),
+			"gross-total":    fmt.Sprintf("%d.25", n),
+			"custom-fields":  map[string]any{"project-code": fmt.Sprintf("PRJ-%d", n), "cost-center-override": nil},
+			"invoice-lines":  []any{map[string]any{"id": json.Number(fmt.Sprint(i + 1)), "custom-fields": []any{json.Number(fmt.Sprint(n))}}},
+			"invoice-number": fmt.Sprintf("INV-%d", n),
+		}
+	}
+	data, err := json.Marshal(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !checkAgainstReference(t, inv, data) {
+		t.Fatal("the page was refused")
 	}
 }
 

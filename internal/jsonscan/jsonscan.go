@@ -328,6 +328,24 @@ func (s *Scanner) Skip() error {
 	return err
 }
 
+// SkipRaw reads through the value at hand as Skip does and returns its bytes, whitespace around it
+// excluded; they alias the data. Callers use them to recognise a value they have converted before.
+func (s *Scanner) SkipRaw() ([]byte, error) {
+	if _, err := s.Peek(); err != nil {
+		return nil, err
+	}
+	start := s.pos
+	if err := s.Skip(); err != nil {
+		return nil, err
+	}
+	return s.data[start:s.pos], nil
+}
+
+// Reset makes s read data from its start, keeping what it has learnt of keys and object sizes.
+func (s *Scanner) Reset(data []byte) {
+	s.data, s.pos, s.depth, s.expect = data, 0, 0, ""
+}
+
 // rawString returns the bytes of the string literal at pos (quotes included) and whether they are plain:
 // no escape and nothing but ASCII, so that they convert to a Go string as they are.
 func (s *Scanner) rawString() ([]byte, bool, error) {

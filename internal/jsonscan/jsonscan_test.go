@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestSkipRefusesWhatValueRefuses: Skip, which reads values the decoder does not keep, must accept and
+// TestSkipRefusesWhatValueRefuses: Skip (and SkipRaw), which reads values the decoder does not keep, must accept and
 // refuse exactly what Value does, and stop at the same offset; the values themselves are held to
 // encoding/json by the client's and the catalog's decoder tests.
 func TestSkipRefusesWhatValueRefuses(t *testing.T) {
@@ -28,6 +28,15 @@ func TestSkipRefusesWhatValueRefuses(t *testing.T) {
 		}
 		if verr == nil && v.pos != s.pos {
 			t.Errorf("%.40q: Value stopped at %d, Skip at %d", doc, v.pos, s.pos)
+		}
+		// SkipRaw is Skip giving the value's bytes; a Reset scanner reads them as a new one does.
+		raw, rerr := New([]byte(doc)).SkipRaw()
+		if (rerr == nil) != (serr == nil) || rerr == nil && string(raw) != strings.TrimSpace(doc[:s.pos]) {
+			t.Errorf("%.40q: SkipRaw gave %.40q (%v)", doc, raw, rerr)
+		}
+		s.Reset([]byte(doc))
+		if _, err := s.Value(""); (err == nil) != (verr == nil) {
+			t.Errorf("%.40q: after Reset, Value error %v, want %v", doc, err, verr)
 		}
 	}
 }
