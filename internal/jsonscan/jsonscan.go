@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -55,12 +56,11 @@ func (s *Scanner) Syntax(msg string) error {
 
 func (s *Scanner) skipSpace() {
 	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
+		// Answers are mostly compact: one comparison tells nearly every byte is not a space.
+		if c := s.data[s.pos]; c > ' ' || c != ' ' && c != '\t' && c != '\n' && c != '\r' {
 			return
 		}
+		s.pos++
 	}
 }
 
@@ -355,7 +355,11 @@ func (s *Scanner) rawString() ([]byte, bool, error) {
 	for i < len(s.data) {
 		// Eight bytes at a time while none of them ends the string or needs a look: strings are most of
 		// a page's bytes.
-		for i+8 <= len(s.data) && !special(binary.LittleEndian.Uint64(s.data[i:])) {
+		for i+8 <= len(s.data) {
+			if m := special(binary.LittleEndian.Uint64(s.data[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) / 8 // the first byte flagged is a true one
+				break
+			}
 			i += 8
 		}
 		if i >= len(s.data) {
@@ -421,10 +425,11 @@ const (
 	highs = 0x8080808080808080
 )
 
-// special reports whether any of the eight bytes of w is a quote, a backslash, a control character or not
-// ASCII. Each test is the classic "some byte is below n" bit trick, which never misses one.
-func special(w uint64) bool {
-	return below(w^(ones*'"'), 1)|below(w^(ones*'\\'), 1)|below(w, 0x20)|w&highs != 0
+// special flags, by the high bit of each byte of w (the first byte of the data lowest), the bytes that are a
+// quote, a backslash, a control character or not ASCII. Each test is the classic "some byte is below n" bit
+// trick, which never misses one; a borrow may also flag a byte after a flagged one, never before.
+func special(w uint64) uint64 {
+	return below(w^(ones*'"'), 1) | below(w^(ones*'\\'), 1) | below(w, 0x20) | w&highs
 }
 
 // below has its high bit set in some byte when a byte of x is below n (n <= 128).
