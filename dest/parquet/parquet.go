@@ -91,12 +91,13 @@ type Dir struct {
 	perPart int
 
 	mu        sync.Mutex
-	broken    error                 // set by a failed roll: nothing more may be written
-	lock      *os.File              // exclusive writer lock of this prefix, taken by Prepare/StartRun/ResetState
-	sec       *section              // this prefix's part of the state file, as on disk after the last roll
-	plans     map[string]*tablePlan // catalog name -> plan of the last Prepare
-	planCache map[string]*tablePlan // table signature -> plan
-	bufs      []*buffer             // rows not yet rolled, in the order tables were first written
+	broken    error                  // set by a failed roll: nothing more may be written
+	lock      *os.File               // exclusive writer lock of this prefix, taken by Prepare/StartRun/ResetState
+	sec       *section               // this prefix's part of the state file, as on disk after the last roll
+	plans     map[string]*tablePlan  // catalog name -> plan of the last Prepare
+	planCache map[string]*tablePlan  // table signature -> plan
+	bufs      []*buffer              // rows not yet rolled, in the order tables were first written
+	spare     map[*tablePlan]*buffer // emptied buffers, kept for their tables' next parts
 	states    map[string]*dest.State
 	pendRows  int
 	index     map[string]map[int64]bool // warehouse table -> id -> deleted
@@ -159,7 +160,7 @@ func OpenWith(dir string, opts dest.Options, popts Options) (*Dir, error) {
 	probe.Close()
 	os.Remove(probe.Name())
 	d := &Dir{root: dir, prefix: opts.Prefix, perPart: popts.RowsPerPart,
-		plans: map[string]*tablePlan{}, planCache: map[string]*tablePlan{}, states: map[string]*dest.State{},
+		plans: map[string]*tablePlan{}, planCache: map[string]*tablePlan{}, spare: map[*tablePlan]*buffer{}, states: map[string]*dest.State{},
 		index: map[string]map[int64]bool{}, idxPend: map[string][]idxRec{}, nextPart: map[string]int{},
 		runFiles: map[int64][]string{}}
 	if d.perPart <= 0 {
@@ -310,6 +311,7 @@ func (d *Dir) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	err := d.flushLocked()
+	clear(d.spare)
 	if d.lock != nil {
 		d.lock.Close()
 		d.lock = nil

@@ -368,3 +368,54 @@ func BenchmarkWritePage(b *testing.B) {
 	defer d.Close()
 	desttest.BenchWritePage(b, d)
 }
+
+// BenchmarkWriteAndRoll writes the same load as BenchmarkWritePage and rolls a part of 5,000 rows every
+// 25 pages, so that the roll (parquet-go's encoding and zstd) weighs in every iteration.
+func BenchmarkWriteAndRoll(b *testing.B) {
+	ctx := context.Background()
+	d, err := Open(b.TempDir(), dest.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	tbl := desttest.BenchTable()
+	if err := d.Prepare(ctx, []*catalog.Table{tbl}); err != nil {
+		b.Fatal(err)
+	}
+	const pages, size = 25, 50
+	var next int64 = 1
+	// CPU time, not only wall time: the roll spreads over the cores, and a sync is bound by the CPU it
+	// spends per record. Building the pages is left out of both.
+	var cpu time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		batch := make([]*dest.Page, pages)
+		for i := range batch {
+			batch[i] = desttest.BenchPage(tbl, next, size)
+			next += size
+		}
+		start := cpuTime(b)
+		b.StartTimer()
+		for _, p := range batch {
+			if _, err := d.WritePage(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := d.SaveState(ctx, &dest.State{Table: tbl.Name}); err != nil {
+			b.Fatal(err)
+		}
+		cpu += cpuTime(b) - start
+	}
+	b.ReportMetric(float64(b.N*pages*size)/b.Elapsed().Seconds(), "parents/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*pages*size), "cpu-ns/parent")
+}
+
+// cpuTime is the CPU the process has used, user and system, every goroutine and the GC included.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

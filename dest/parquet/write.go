@@ -8,14 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/dest"
@@ -39,6 +36,8 @@ type tablePlan struct {
 	keyPos    []int          // position of each key column in those rows (-1: the layout lacks it)
 	// leaf indexes of the columns every row gets from the writer, not from the page
 	syncedIdx, opIdx, versionIdx, deletedIdx int
+	kinds                                    []colKind // of each of cols
+	leafKinds                                []colKind // of each leaf column of schema
 	children                                 []*tablePlan
 }
 
@@ -151,6 +150,16 @@ func (p *tablePlan) build(layout catalog.Layout) {
 	if p.parent {
 		p.deletedIdx = p.index[catalog.ColDeletedAt]
 	}
+	p.kinds = make([]colKind, len(p.cols))
+	p.leafKinds = make([]colKind, len(p.index))
+	for i, c := range p.cols {
+		p.kinds[i] = kindOf(c.Type)
+		p.leafKinds[p.colIdx[i]] = p.kinds[i]
+	}
+	p.leafKinds[p.syncedIdx], p.leafKinds[p.opIdx], p.leafKinds[p.versionIdx] = kindSynced, kindOp, kindVersion
+	if p.parent {
+		p.leafKinds[p.deletedIdx] = kindDeleted
+	}
 }
 
 func (p *tablePlan) child(source string) *tablePlan {
@@ -160,37 +169,6 @@ func (p *tablePlan) child(source string) *tablePlan {
 		}
 	}
 	return nil
-}
-
-// buffer holds a table's rows until the next roll.
-// buffer holds a part's rows column by column, the order parquet-go writes them in: transposing each
-// page as it arrives is cheaper than handing parquet-go rows to take apart.
-type buffer struct {
-	plan *tablePlan
-	cols []chunks // per leaf column of plan.schema
-	n    int      // rows
-}
-
-// chunks is a column's values in fixed-size slices: growing one slice would copy the column over and
-// over, and the garbage collector would scan every copy.
-type chunks [][]pq.Value
-
-const chunkLen = 4096
-
-func (c *chunks) add(v pq.Value) {
-	if n := len(*c); n == 0 || len((*c)[n-1]) == chunkLen {
-		// The first chunk starts small and grows (a lake has many tables of a few rows); later ones
-		// are full size.
-		size := chunkLen
-		if n == 0 {
-			size = 64
-		}
-		*c = append(*c, make([]pq.Value, 0, size))
-	} else if last := (*c)[n-1]; len(last) == cap(last) {
-		(*c)[n-1] = append(make([]pq.Value, 0, min(2*cap(last), chunkLen)), last...)
-	}
-	last := &(*c)[len(*c)-1]
-	*last = append(*last, v)
 }
 
 type idxRec struct {
@@ -330,19 +308,20 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 		return dest.WriteStats{}, err
 	}
 	for n, r := range parents {
-		if err := encode(bufs[0], plan, r, upsertOp, version, synced, time.Time{}); err != nil {
+		if err := encode(bufs[0], plan, r); err != nil {
 			return refuse(fmt.Errorf("parquet: %s id %d: %w", plan.name, ids[n], err))
 		}
 	}
 	for i, cp := range plan.children {
 		for n, r := range p.Children[cp.source] {
-			if err := encode(bufs[i+1], cp, r, upsertOp, version, synced, time.Time{}); err != nil {
+			if err := encode(bufs[i+1], cp, r); err != nil {
 				return refuse(fmt.Errorf("parquet: %s row %d: %w", cp.name, n, err))
 			}
 		}
 		st.Children += len(p.Children[cp.source])
 	}
 	for i, b := range bufs {
+		b.addRun(marks[i].n, upsertOp, version, synced, time.Time{})
 		d.pendRows += b.n - marks[i].n
 	}
 
@@ -388,120 +367,14 @@ func (d *Dir) buffer(p *tablePlan) *buffer {
 			break
 		}
 	}
-	b := &buffer{plan: p, cols: make([]chunks, len(p.index))}
+	b := d.spare[p]
+	if b == nil {
+		b = &buffer{plan: p, cols: make([]column, len(p.index))}
+	}
+	delete(d.spare, p)
 	d.bufs = append(d.bufs, b)
 	return b
 }
-
-// mark is how far a buffer had got, for truncate to take a refused page back.
-type mark struct {
-	n    int
-	cols []chunksMark
-}
-
-type chunksMark struct{ chunks, last int }
-
-func (b *buffer) mark() mark {
-	m := mark{n: b.n, cols: make([]chunksMark, len(b.cols))}
-	for i, c := range b.cols {
-		if len(c) > 0 {
-			m.cols[i] = chunksMark{len(c), len(c[len(c)-1])}
-		}
-	}
-	return m
-}
-
-func (b *buffer) truncate(m mark) {
-	b.n = m.n
-	for i := range b.cols {
-		c, cm := b.cols[i], m.cols[i]
-		for j := cm.chunks; j < len(c); j++ {
-			clear(c[j]) // values point into the refused page's strings
-		}
-		c = c[:cm.chunks]
-		if cm.chunks > 0 {
-			last := c[cm.chunks-1]
-			clear(last[cm.last:])
-			c[cm.chunks-1] = last[:cm.last]
-		}
-		b.cols[i] = c
-	}
-}
-
-// encode appends r, a row of p's layout (checked by the caller), to b's columns as one row of p's schema,
-// refusing wrong Go types; deleted, when set, is the row's _deleted_at. After an error the row is partly
-// appended: the caller truncates b.
-func encode(b *buffer, p *tablePlan, r catalog.Row, op []byte, version int64, synced, deleted time.Time) error {
-	for n := range p.cols {
-		c := &p.cols[n]
-		i := p.colIdx[n]
-		var v any
-		if j := p.pos[n]; j >= 0 {
-			v = r[j]
-		}
-		// The catalog's own values take the short way; anything else is checked and converted by Normalize.
-		switch x := v.(type) {
-		case int64:
-			if c.Type == catalog.Int {
-				b.cols[i].add(pq.Int64Value(x).Level(0, 1, i))
-				continue
-			}
-		case string:
-			if c.Type == catalog.String || c.Type == catalog.JSON {
-				b.cols[i].add(pq.ByteArrayValue(stringBytes(x)).Level(0, 1, i))
-				continue
-			}
-		case time.Time:
-			if c.Type == catalog.Timestamp && !x.IsZero() {
-				b.cols[i].add(pq.Int64Value(x.UnixMicro()).Level(0, 1, i))
-				continue
-			}
-		}
-		if v != nil {
-			var err error
-			if v, err = dest.Normalize(c.Type, v); err != nil {
-				return fmt.Errorf("column %s: %v", c.Name, err)
-			}
-		}
-		if v == nil { // absent, or a blank typed value
-			b.cols[i].add(pq.NullValue().Level(0, 0, i))
-			continue
-		}
-		b.cols[i].add(value(c.Type, v, i))
-	}
-	b.cols[p.syncedIdx].add(pq.Int64Value(synced.UnixMicro()).Level(0, 0, p.syncedIdx))
-	b.cols[p.opIdx].add(pq.ByteArrayValue(op).Level(0, 0, p.opIdx))
-	b.cols[p.versionIdx].add(pq.Int64Value(version).Level(0, 0, p.versionIdx))
-	if p.parent {
-		if deleted.IsZero() {
-			b.cols[p.deletedIdx].add(pq.NullValue().Level(0, 0, p.deletedIdx))
-		} else {
-			b.cols[p.deletedIdx].add(pq.Int64Value(deleted.UnixMicro()).Level(0, 1, p.deletedIdx))
-		}
-	}
-	b.n++
-	return nil
-}
-
-func value(t catalog.Type, v any, col int) pq.Value {
-	var out pq.Value
-	switch t {
-	case catalog.Int:
-		out = pq.Int64Value(v.(int64))
-	case catalog.Bool:
-		out = pq.BooleanValue(v.(bool))
-	case catalog.Timestamp:
-		out = pq.Int64Value(v.(time.Time).UnixMicro())
-	default:
-		out = pq.ByteArrayValue(stringBytes(v.(string)))
-	}
-	return out.Level(0, 1, col)
-}
-
-// stringBytes views s as bytes without copying it. A page's strings are most of what it carries, and
-// parquet-go only reads a value's bytes (its column buffers copy them), so the copy []byte(s) makes
-// would be garbage by the time the part is written; s itself is immutable and outlives the row.
-func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func (d *Dir) ids(table string) (map[int64]bool, error) {
 	if m := d.index[table]; m != nil {
@@ -541,6 +414,7 @@ func (d *Dir) MarkDeleted(_ context.Context, table string, ids []int64, at time.
 	}
 	version := d.nextVersion()
 	b := d.buffer(plan)
+	from := b.n
 	idAt := plan.layout.Index("id")
 	for _, id := range ids {
 		if _, ok := known[id]; !ok {
@@ -548,13 +422,14 @@ func (d *Dir) MarkDeleted(_ context.Context, table string, ids []int64, at time.
 		}
 		tomb := make(catalog.Row, len(plan.layout))
 		tomb[idAt] = id
-		if err := encode(b, plan, tomb, deleteOp, version, at.UTC(), at.UTC()); err != nil {
+		if err := encode(b, plan, tomb); err != nil {
 			return err // an id alone always encodes
 		}
 		d.pendRows++
 		known[id] = true
 		d.idxPend[plan.name] = append(d.idxPend[plan.name], idxRec{2, id})
 	}
+	b.addRun(from, deleteOp, version, at, at)
 	return d.flushLocked()
 }
 
@@ -680,6 +555,14 @@ func (d *Dir) roll() error {
 		return err
 	}
 	d.sec = sec
+	// The buffers are kept for the next parts of their tables: refilling memory of the right size is
+	// cheaper than growing new slices (and faulting their pages in) every part. Those of tables not
+	// written since the last roll are let go.
+	d.spare = make(map[*tablePlan]*buffer, len(d.bufs))
+	for _, b := range d.bufs {
+		b.reset()
+		d.spare[b.plan] = b
+	}
 	d.bufs = nil
 	d.states = map[string]*dest.State{}
 	d.pendRows = 0
@@ -713,7 +596,9 @@ func writePart(w written, b *buffer) error {
 	if err != nil {
 		return fmt.Errorf("parquet: create %s: %v", w.tmp, unwrapPath(err))
 	}
-	pw := pq.NewWriter(f, b.plan.schema, pq.Compression(&zstdFastest))
+	// Page min/max stay in the column index, and each column chunk keeps its own statistics, which is what
+	// readers prune with; repeating them in every page header cost a second pass over each page.
+	pw := pq.NewWriter(f, b.plan.schema, pq.Compression(&zstdFastest), pq.DataPageStatistics(false))
 	err = writeColumns(pw, b)
 	if err == nil {
 		err = pw.Close()
@@ -726,46 +611,6 @@ func writePart(w written, b *buffer) error {
 	}
 	if err != nil {
 		return fmt.Errorf("parquet: write %s: %v", w.final, unwrapPath(err))
-	}
-	return nil
-}
-
-// writeColumns hands each column's values to its column writer, the columns spread over the cores:
-// encoding and compressing them is most of a roll's work. Every column gets all b.n rows.
-func writeColumns(pw *pq.Writer, b *buffer) error {
-	cws := pw.ColumnWriters()
-	if len(cws) != len(b.cols) {
-		return fmt.Errorf("parquet: %s has %d columns, its buffer %d", b.plan.name, len(cws), len(b.cols))
-	}
-	next := atomic.Int64{}
-	errs := make([]error, len(cws))
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(cws)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(cws); i = int(next.Add(1) - 1) {
-				n, err := 0, error(nil)
-				for _, c := range b.cols[i] {
-					var k int
-					if k, err = cws[i].WriteRowValues(c); err != nil {
-						break
-					}
-					n += k
-				}
-				if err == nil && n != b.n {
-					err = fmt.Errorf("column %d took %d rows of %d", i, n, b.n)
-				}
-				if err == nil {
-					err = cws[i].Close()
-				}
-				errs[i] = err
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return fmt.Errorf("parquet: encode %s: %w", b.plan.name, err)
-		}
 	}
 	return nil
 }
@@ -846,5 +691,10 @@ func alignTorn(f *os.File) error {
 // upsertOp and deleteOp are the _op values as the bytes every row shares.
 var upsertOp, deleteOp = []byte(opUpsert), []byte(opDelete)
 
+// Page headers carry no statistics: the min, max and null count of every page are in the column index
+// parquet-go writes in the footer, which is where readers that skip pages look (the page header fields
+// are the older place), and each column chunk keeps its own min, max and null count for skipping
+// whole files. Writing them to the headers too made parquet-go compute every page's bounds twice.
+//
 // zstdFastest trades a little file size for much less CPU: a sync is bound by the CPU it spends per record.
 var zstdFastest = zstd.Codec{Level: zstd.SpeedFastest}
