@@ -40,7 +40,7 @@ func (s *Server) Mutate(m Mutation) (int64, error) {
 		return m.ID, nil
 	}
 	for k, v := range m.Set {
-		s.st.setField(t, r, dash(norm(k)), fromJSON(v))
+		s.st.setField(t, m.ID, dash(norm(k)), fromJSON(v))
 	}
 	// A created record's fields are part of its creation: its updated-at stays its created-at, as Coupa
 	// renders a new record. Touching it as well put updated-at a second after created-at, in the future of

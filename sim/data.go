@@ -98,13 +98,22 @@ func pad(n int64, w int) string { return padWith("", n, w) }
 
 func padWith(prefix string, n int64, w int) string {
 	var buf [40]byte
-	b := append(buf[:0], prefix...)
-	d := strconv.AppendInt(buf[len(b):len(b)], n, 10)
-	for k := len(d); k < w; k++ {
+	return string(appendPadded(buf[:0], prefix, n, w))
+}
+
+func appendPadded(b []byte, prefix string, n int64, w int) []byte {
+	b = append(b, prefix...)
+	var digits [20]byte
+	for k := len(strconv.AppendInt(digits[:0], n, 10)); k < w; k++ {
 		b = append(b, '0')
 	}
-	b = strconv.AppendInt(b, n, 10)
-	return string(b)
+	return strconv.AppendInt(b, n, 10)
+}
+
+// padded is padWith as a field value, its text kept in sc.
+func (sc *scratch) padded(prefix string, n int64, w int) any {
+	var buf [40]byte
+	return sc.str(appendPadded(buf[:0], prefix, n, w))
 }
 
 // --- association stubs ---
@@ -141,11 +150,11 @@ func (s *store) plain(res string, id int64) bool {
 }
 
 func (s *store) supplierStub(id int64) any {
+	if c := s.stubs.suppliers; id >= 1 && id <= int64(len(c)) && c[id-1] != nil {
+		return c[id-1]
+	}
 	if !s.plain("suppliers", id) {
 		return s.stubFrom("suppliers", id, "id", "name", "number")
-	}
-	if c := s.stubs["suppliers"]; id <= int64(len(c)) && c[id-1] != nil {
-		return c[id-1]
 	}
 	return obj{{"id", id}, {"name", s.supplierName(id)}, {"number", padWith("SUP-", id, 5)}}
 }
@@ -158,11 +167,11 @@ func (s *store) userNames(id int64) (first, last, login string) {
 }
 
 func (s *store) userStub(id int64) any {
+	if c := s.stubs.users; id >= 1 && id <= int64(len(c)) && c[id-1] != nil {
+		return c[id-1]
+	}
 	if !s.plain("users", id) {
 		return s.stubFrom("users", id, "id", "login", "email", "firstname", "lastname", "employee-number")
-	}
-	if c := s.stubs["users"]; id <= int64(len(c)) && c[id-1] != nil {
-		return c[id-1]
 	}
 	first, last, login := s.userNames(id)
 	return obj{{"id", id}, {"login", login}, {"email", login + "@example.com"}, {"firstname", first},
@@ -174,11 +183,11 @@ func (s *store) accountCode(id int64) string {
 }
 
 func (s *store) accountStub(id int64) any {
+	if c := s.stubs.accounts; id >= 1 && id <= int64(len(c)) && c[id-1] != nil {
+		return c[id-1]
+	}
 	if !s.plain("accounts", id) {
 		return s.stubFrom("accounts", id, "id", "name", "code", "account-type-id")
-	}
-	if c := s.stubs["accounts"]; id <= int64(len(c)) && c[id-1] != nil {
-		return c[id-1]
 	}
 	code := s.accountCode(id)
 	return obj{{"id", id}, {"name", "Account " + code}, {"code", code}, {"account-type-id", int64(1)}}
@@ -224,8 +233,8 @@ func (s *store) by(tag uint64, id int64, k uint64) any {
 
 // --- per-resource generators; r is the record's state, already set ---
 
-func (s *store) common(t *table, id int64, r *rec) obj {
-	o := make(obj, 0, 40)
+func (s *store) common(sc *scratch, t *table, id int64, r *rec) obj {
+	o := sc.obj(40)
 	o = append(o, kv{"id", id}, kv{"created-at", tm(r.created)}, kv{"updated-at", tm(r.updated)})
 	return o
 }
@@ -253,7 +262,7 @@ func (s *store) lineAmounts(tag uint64, id int64) (q10, p4, cents int64) {
 	return
 }
 
-func (s *store) genInvoice(t *table, id int64, r *rec, children bool) obj {
+func (s *store) genInvoice(sc *scratch, t *table, id int64, r *rec, children bool) obj {
 	const tag = 10
 	po := s.ref(tag, id, 1, s.c.pos)
 	sup := s.ref(21, po, 1, s.c.suppliers)
@@ -262,43 +271,49 @@ func (s *store) genInvoice(t *table, id int64, r *rec, children bool) obj {
 	nc := s.pick(tag, id, 3, 3)
 	var sum int64
 	var lines, charges []obj
+	var poNumber any
+	if children {
+		lines, charges = sc.list(int(nl)), sc.list(int(nc))
+		poNumber = sc.padded("PO-", po, 6) // every line names the same order
+	}
 	for k := int64(1); k <= nl; k++ {
 		lid := (id-1)*4 + k
 		q10, p4, cents := s.lineAmounts(11, lid)
 		sum += cents
 		if children {
-			typ := "InvoiceQuantityLine"
-			var qty, price any = dec(fixed(q10, 1)), dec(fixed(p4, 4))
+			var typ, qty, price any = "InvoiceQuantityLine", nil, nil
 			if s.h(11, lid, 5)%5 == 0 {
-				typ, qty, price = "InvoiceAmountLine", nil, nil
+				typ = "InvoiceAmountLine"
+			} else {
+				qty, price = tenthsValue(q10), sc.decimal(p4, 4)
 			}
-			lines = append(lines, obj{{"id", lid}, {"line-num", k}, {"description", lineItems[s.pick(11, lid, 1, int64(len(lineItems)))]},
-				{"quantity", qty}, {"price", price}, {"total", money(cents)}, {"type", typ},
-				{"po-number", padWith("PO-", po, 6)}, {"order-line-num", 1 + s.pick(11, lid, 2, 3)},
-				{"account", s.accountStub(s.ref(11, lid, 3, s.c.accounts))},
-				{"commodity", s.commodityStub(s.ref(11, lid, 4, int64(len(commodityList))))},
-				{"custom-fields", lineCustomFields}})
+			lines = append(lines, append(sc.obj(12), kv{"id", lid}, kv{"line-num", k},
+				kv{"description", lineItemValues[s.pick(11, lid, 1, int64(len(lineItems)))]},
+				kv{"quantity", qty}, kv{"price", price}, kv{"total", sc.money(cents)}, kv{"type", typ},
+				kv{"po-number", poNumber}, kv{"order-line-num", 1 + s.pick(11, lid, 2, 3)},
+				kv{"account", s.accountStub(s.ref(11, lid, 3, s.c.accounts))},
+				kv{"commodity", s.commodityStub(s.ref(11, lid, 4, int64(len(commodityList))))},
+				kv{"custom-fields", lineCustomFields}))
 		}
 	}
-	chargeTypes := []string{"InvoiceShippingCharge", "InvoiceHandlingCharge", "InvoiceMiscCharge"}
 	for k := int64(1); k <= nc; k++ {
 		cid := (id-1)*3 + k
 		cents := 100 + s.pick(12, cid, 1, 5000)
 		sum += cents
 		if children {
 			ct := chargeTypes[s.pick(12, cid, 2, 3)]
-			charges = append(charges, obj{{"id", cid}, {"line-num", nl + k}, {"type", ct},
-				{"description", chargeNames[ct]}, {"total", money(cents)}})
+			charges = append(charges, append(sc.obj(5), kv{"id", cid}, kv{"line-num", nl + k}, kv{"type", ct.name},
+				kv{"description", ct.description}, kv{"total", sc.money(cents)}))
 		}
 	}
 	tax := sum * int64(s.pick(tag, id, 4, 3)*5) / 100
-	o := s.common(t, id, r)
-	var total any = money(sum + tax) // boxed once, shared by the three total fields
+	o := s.common(sc, t, id, r)
+	total := sc.money(sum + tax) // boxed once, shared by the three total fields
 	idate := (r.created/day - s.pick(tag, id, 5, 10)) * day
 	o = append(o,
 		kv{"invoice-date", s.localMidnight(idate)},
-		kv{"invoice-number", padWith("INV-", id, 7)},
-		kv{"status", t.r.statuses[r.status]},
+		kv{"invoice-number", sc.padded("INV-", id, 7)},
+		kv{"status", t.status(r)},
 		kv{"document-type", "Invoice"},
 		kv{"is-credit-note", false},
 		kv{"original-invoice-number", nil},
@@ -306,8 +321,8 @@ func (s *store) genInvoice(t *table, id int64, r *rec, children bool) obj {
 		kv{"total-with-taxes", total},
 		kv{"gross-total", total},
 		kv{"supplier-total", total},
-		kv{"tax-amount", money(tax)},
-		kv{"tax-rate", dec(fixed(s.pick(tag, id, 4, 3)*5, 0) + ".0")},
+		kv{"tax-amount", sc.money(tax)},
+		kv{"tax-rate", taxRates[s.pick(tag, id, 4, 3)]},
 		kv{"line-count", nl},
 		kv{"payment-date", nil},
 		kv{"net-due-date", s.localMidnight(idate + 30*day)},
@@ -316,14 +331,9 @@ func (s *store) genInvoice(t *table, id int64, r *rec, children bool) obj {
 		kv{"supplier", s.supplierStub(sup)},
 	)
 	o = s.exportFields(o, r)
-	o = append(o, kv{"custom-fields", obj{{"project-code", "PRJ-" + pad(1+s.pick(tag, id, 6, 40), 3)}, {"cost-center-override", nil}}})
+	o = append(o, kv{"custom-fields", append(sc.obj(2), kv{"project-code", projectCodes[s.pick(tag, id, 6, 40)]},
+		kv{"cost-center-override", nil})})
 	if children {
-		if lines == nil {
-			lines = []obj{}
-		}
-		if charges == nil {
-			charges = []obj{}
-		}
 		o = append(o, kv{"invoice-lines", lines}, kv{"invoice-charges", charges})
 	}
 	return s.tail(o, tag, id)
@@ -344,8 +354,11 @@ func (s *store) currencyOf(po int64) int64 {
 
 // orderLines totals the lines of purchase order id and, when children, renders them with line. Requisition
 // id has the very same lines (ids, count and amounts): it is the requisition that became that order.
-func (s *store) orderLines(id int64, children bool, line func(lid, k, q10, p4, cents int64) obj) (sum int64, lines []obj) {
+func (s *store) orderLines(sc *scratch, id int64, children bool, line func(lid, k, q10, p4, cents int64) obj) (sum int64, lines []obj) {
 	nl := 1 + s.pick(20, id, 2, 4)
+	if children {
+		lines = sc.list(int(nl))
+	}
 	for k := int64(1); k <= nl; k++ {
 		lid := (id-1)*4 + k
 		q10, p4, cents := s.lineAmounts(22, lid)
@@ -357,76 +370,81 @@ func (s *store) orderLines(id int64, children bool, line func(lid, k, q10, p4, c
 	return sum, lines
 }
 
-func (s *store) genPO(t *table, id int64, r *rec, children bool) obj {
+func (s *store) genPO(sc *scratch, t *table, id int64, r *rec, children bool) obj {
 	const tag = 20
 	sup := s.ref(21, id, 1, s.c.suppliers)
-	sum, lines := s.orderLines(id, children, func(lid, k, q10, p4, cents int64) obj {
-		return obj{{"id", lid}, {"line-num", k}, {"description", lineItems[s.pick(22, lid, 1, int64(len(lineItems)))]},
-			{"quantity", dec(fixed(q10, 1))}, {"price", dec(fixed(p4, 4))}, {"total", money(cents)},
-			{"type", "OrderQuantityLine"}, {"need-by-date", s.localMidnight(r.created + 14*day)},
-			{"account", s.accountStub(s.ref(22, lid, 3, s.c.accounts))},
-			{"commodity", s.commodityStub(s.ref(22, lid, 4, int64(len(commodityList))))}}
+	sum, lines := s.orderLines(sc, id, children, func(lid, k, q10, p4, cents int64) obj {
+		return append(sc.obj(10), kv{"id", lid}, kv{"line-num", k},
+			kv{"description", lineItemValues[s.pick(22, lid, 1, int64(len(lineItems)))]},
+			kv{"quantity", tenthsValue(q10)}, kv{"price", sc.decimal(p4, 4)}, kv{"total", sc.money(cents)},
+			kv{"type", "OrderQuantityLine"}, kv{"need-by-date", s.localMidnight(r.created + 14*day)},
+			kv{"account", s.accountStub(s.ref(22, lid, 3, s.c.accounts))},
+			kv{"commodity", s.commodityStub(s.ref(22, lid, 4, int64(len(commodityList))))})
 	})
-	o := s.common(t, id, r)
+	o := s.common(sc, t, id, r)
 	var req any
 	if id <= s.c.reqs {
 		req = obj{{"id", id}}
 	}
 	o = append(o,
-		kv{"po-number", padWith("PO-", id, 6)},
-		kv{"status", t.r.statuses[r.status]},
+		kv{"po-number", sc.padded("PO-", id, 6)},
+		kv{"status", t.status(r)},
 		kv{"version", 1 + s.pick(tag, id, 3, 3)},
 		kv{"acknowledged-flag", s.h(tag, id, 4)%2 == 0},
 		kv{"payment-method", []string{"invoice", "pcard"}[s.pick(tag, id, 5, 2)]},
 		kv{"ship-to-attention", nil},
-		kv{"total", money(sum)},
+		kv{"total", moneyValue(sum)},
 		kv{"currency", s.currencyStub(s.currencyOf(id))},
 		kv{"supplier", s.supplierStub(sup)},
 		kv{"requisition-header", req},
 	)
 	o = s.exportFields(o, r)
-	o = append(o, kv{"custom-fields", obj{{"delivery-terms", []string{"FOB", "CIF", "DAP"}[s.pick(tag, id, 6, 3)]}}})
+	o = append(o, kv{"custom-fields", append(sc.obj(1), kv{"delivery-terms", []string{"FOB", "CIF", "DAP"}[s.pick(tag, id, 6, 3)]})})
 	if children {
 		o = append(o, kv{"order-lines", lines})
 	}
 	return s.tail(o, tag, id)
 }
 
-func (s *store) genRequisition(t *table, id int64, r *rec, children bool) obj {
+func (s *store) genRequisition(sc *scratch, t *table, id int64, r *rec, children bool) obj {
 	const tag = 30
-	sum, lines := s.orderLines(id, children, func(lid, k, q10, p4, cents int64) obj {
-		return obj{{"id", lid}, {"line-num", k}, {"description", lineItems[s.pick(22, lid, 1, int64(len(lineItems)))]},
-			{"quantity", dec(fixed(q10, 1))}, {"unit-price", dec(fixed(p4, 4))}, {"total", money(cents)},
-			{"need-by-date", s.localMidnight(r.created + 14*day)},
-			{"supplier", s.supplierStub(s.ref(21, id, 1, s.c.suppliers))},
-			{"account", s.accountStub(s.ref(22, lid, 3, s.c.accounts))},
-			{"commodity", s.commodityStub(s.ref(22, lid, 4, int64(len(commodityList))))}}
+	sum, lines := s.orderLines(sc, id, children, func(lid, k, q10, p4, cents int64) obj {
+		return append(sc.obj(10), kv{"id", lid}, kv{"line-num", k},
+			kv{"description", lineItemValues[s.pick(22, lid, 1, int64(len(lineItems)))]},
+			kv{"quantity", tenthsValue(q10)}, kv{"unit-price", sc.decimal(p4, 4)}, kv{"total", sc.money(cents)},
+			kv{"need-by-date", s.localMidnight(r.created + 14*day)},
+			kv{"supplier", s.supplierStub(s.ref(21, id, 1, s.c.suppliers))},
+			kv{"account", s.accountStub(s.ref(22, lid, 3, s.c.accounts))},
+			kv{"commodity", s.commodityStub(s.ref(22, lid, 4, int64(len(commodityList))))})
 	})
-	o := s.common(t, id, r)
+	o := s.common(sc, t, id, r)
 	o = append(o,
 		kv{"submitted-at", tm(r.created + 600)},
-		kv{"status", t.r.statuses[r.status]},
+		kv{"status", t.status(r)},
 		kv{"justification", "Needed for project " + strconv.FormatInt(1+s.pick(tag, id, 1, 40), 10)},
 		kv{"need-by-date", s.localMidnight(r.created + 14*day)},
 		kv{"buyer-note", nil},
-		kv{"total", money(sum)},
+		kv{"total", moneyValue(sum)},
 		kv{"currency", s.currencyStub(s.currencyOf(id))},
 		kv{"requested-by", s.by(tag, id, 2)},
 		kv{"ship-to-attention", nil},
 	)
 	o = s.exportFields(o, r)
-	o = append(o, kv{"custom-fields", obj{{"urgency", []string{"low", "normal", "high"}[s.pick(tag, id, 3, 3)]}}})
+	o = append(o, kv{"custom-fields", append(sc.obj(1), kv{"urgency", []string{"low", "normal", "high"}[s.pick(tag, id, 3, 3)]})})
 	if children {
 		o = append(o, kv{"requisition-lines", lines})
 	}
 	return s.tail(o, tag, id)
 }
 
-func (s *store) genExpense(t *table, id int64, r *rec, children bool) obj {
+func (s *store) genExpense(sc *scratch, t *table, id int64, r *rec, children bool) obj {
 	const tag = 40
 	nl := 1 + s.pick(tag, id, 1, 5)
 	var sum int64
 	var lines []obj
+	if children {
+		lines = sc.list(int(nl))
+	}
 	cats := []string{"Airfare", "Hotel", "Meals", "Taxi", "Mileage", "Supplies"}
 	for k := int64(1); k <= nl; k++ {
 		lid := (id-1)*5 + k
@@ -434,25 +452,25 @@ func (s *store) genExpense(t *table, id int64, r *rec, children bool) obj {
 		sum += cents
 		if children {
 			c := s.pick(41, lid, 2, int64(len(cats)))
-			lines = append(lines, obj{{"id", lid}, {"line-num", k}, {"description", cats[c] + " expense"},
-				{"amount", money(cents)}, {"expense-date", s.localMidnight(r.created - k*day)},
-				{"merchant", supplierWords[s.pick(41, lid, 3, int64(len(supplierWords)))]},
-				{"expense-category", obj{{"id", c + 1}, {"name", cats[c]}}},
-				{"account", s.accountStub(s.ref(41, lid, 4, s.c.accounts))}})
+			lines = append(lines, append(sc.obj(8), kv{"id", lid}, kv{"line-num", k}, kv{"description", cats[c] + " expense"},
+				kv{"amount", moneyValue(cents)}, kv{"expense-date", s.localMidnight(r.created - k*day)},
+				kv{"merchant", supplierWords[s.pick(41, lid, 3, int64(len(supplierWords)))]},
+				kv{"expense-category", append(sc.obj(2), kv{"id", c + 1}, kv{"name", cats[c]})},
+				kv{"account", s.accountStub(s.ref(41, lid, 4, s.c.accounts))}))
 		}
 	}
-	o := s.common(t, id, r)
+	o := s.common(sc, t, id, r)
 	o = append(o,
 		kv{"title", "Trip " + strconv.FormatInt(id, 10)},
-		kv{"status", t.r.statuses[r.status]},
+		kv{"status", t.status(r)},
 		kv{"submitted-at", tm(r.created + 3600)},
-		kv{"total", money(sum)},
+		kv{"total", moneyValue(sum)},
 		kv{"paid", t.r.statuses[r.status] == "paid"},
 		kv{"currency", s.currencyStub(1)},
 		kv{"expensed-by", s.by(tag, id, 2)},
 	)
 	o = s.exportFields(o, r)
-	o = append(o, kv{"custom-fields", obj{{"trip-purpose", []string{"client", "conference", "internal"}[s.pick(tag, id, 3, 3)]}}})
+	o = append(o, kv{"custom-fields", append(sc.obj(1), kv{"trip-purpose", []string{"client", "conference", "internal"}[s.pick(tag, id, 3, 3)]})})
 	if children {
 		o = append(o, kv{"expense-lines", lines})
 	}
@@ -472,7 +490,7 @@ func (s *store) approvable(id int64) (string, int64) {
 	}
 }
 
-func (s *store) genApproval(t *table, id int64, r *rec, _ bool) obj {
+func (s *store) genApproval(sc *scratch, t *table, id int64, r *rec, _ bool) obj {
 	const tag = 50
 	typ, aid := s.approvable(id)
 	st := t.r.statuses[r.status]
@@ -481,7 +499,7 @@ func (s *store) genApproval(t *table, id int64, r *rec, _ bool) obj {
 		adate = tm(r.updated)
 		aby = s.by(tag, id, 1)
 	}
-	o := s.common(t, id, r)
+	o := s.common(sc, t, id, r)
 	o = append(o,
 		kv{"approvable-id", aid},
 		kv{"approvable-type", typ},
@@ -500,16 +518,16 @@ func (s *store) genApproval(t *table, id int64, r *rec, _ bool) obj {
 	return s.tail(o, tag, id)
 }
 
-func (s *store) genSupplier(t *table, id int64, r *rec, _ bool) obj {
+func (s *store) genSupplier(sc *scratch, t *table, id int64, r *rec, _ bool) obj {
 	const tag = 60
 	name := s.supplierName(id)
-	o := s.common(t, id, r)
+	o := s.common(sc, t, id, r)
 	slug := strings.ToLower(strings.ReplaceAll(name, " ", ""))
 	o = append(o,
 		kv{"name", name},
 		kv{"display-name", name},
 		kv{"number", padWith("SUP-", id, 5)},
-		kv{"status", t.r.statuses[r.status]},
+		kv{"status", t.status(r)},
 		kv{"website", "https://" + slug + ".example.com"},
 		kv{"po-method", []string{"email", "cxml", "prompt"}[s.pick(tag, id, 1, 3)]},
 		kv{"po-change-method", "email"},
@@ -526,10 +544,10 @@ func (s *store) genSupplier(t *table, id int64, r *rec, _ bool) obj {
 	return s.tail(o, tag, id)
 }
 
-func (s *store) genUser(t *table, id int64, r *rec, children bool) obj {
+func (s *store) genUser(sc *scratch, t *table, id int64, r *rec, children bool) obj {
 	const tag = 70
 	first, last, login := s.userNames(id)
-	o := s.common(t, id, r)
+	o := s.common(sc, t, id, r)
 	var mgr any
 	if id > 1 {
 		mgr = s.userStub(1 + s.pick(tag, id, 1, min(id-1, 50)))
@@ -574,17 +592,17 @@ func (s *store) membershipOf(id int64) (user, group int64) {
 	return user, (g1-1+1+user%(ng-1))%ng + 1
 }
 
-func (s *store) genMembership(t *table, id int64, r *rec, _ bool) obj {
+func (s *store) genMembership(sc *scratch, t *table, id int64, r *rec, _ bool) obj {
 	u, g := s.memberUser[id-1], s.memberGroup[id-1]
-	o := s.common(t, id, r)
+	o := s.common(sc, t, id, r)
 	return append(o, kv{"owner", s.h(80, id, 1)%10 == 0}, kv{"participant", true},
 		kv{"user", s.userStub(int64(u))}, kv{"user-group", s.groupStub(int64(g))},
 		kv{"user-id", int64(u)}, kv{"user-group-id", int64(g)}, kv{"user-group-type", "group"})
 }
 
-func (s *store) genGroup(t *table, id int64, r *rec, _ bool) obj {
+func (s *store) genGroup(sc *scratch, t *table, id int64, r *rec, _ bool) obj {
 	const tag = 90
-	o := s.common(t, id, r)
+	o := s.common(sc, t, id, r)
 	name := groupName(id)
 	o = append(o, kv{"name", name}, kv{"description", "Generated group " + strconv.FormatInt(id, 10)},
 		kv{"active", r.active}, kv{"can-approve", s.h(tag, id, 1)%2 == 0},
@@ -593,8 +611,8 @@ func (s *store) genGroup(t *table, id int64, r *rec, _ bool) obj {
 	return s.tail(o, tag, id)
 }
 
-func (s *store) genRole(t *table, id int64, r *rec, _ bool) obj {
-	o := s.common(t, id, r)
+func (s *store) genRole(sc *scratch, t *table, id int64, r *rec, _ bool) obj {
+	o := s.common(sc, t, id, r)
 	name, desc := "Role "+strconv.FormatInt(id, 10), ""
 	if id <= int64(len(roleList)) {
 		name, desc = roleList[id-1][0], roleList[id-1][1]
@@ -603,8 +621,8 @@ func (s *store) genRole(t *table, id int64, r *rec, _ bool) obj {
 		kv{"created-by", s.userStub(1)}, kv{"updated-by", s.userStub(1)})
 }
 
-func (s *store) genAccount(t *table, id int64, r *rec, _ bool) obj {
-	o := s.common(t, id, r)
+func (s *store) genAccount(sc *scratch, t *table, id int64, r *rec, _ bool) obj {
+	o := s.common(sc, t, id, r)
 	code := s.accountCode(id)
 	parts := strings.Split(code, "-")
 	return append(o, kv{"name", "Account " + code}, kv{"code", code}, kv{"active", r.active},
@@ -612,8 +630,8 @@ func (s *store) genAccount(t *table, id int64, r *rec, _ bool) obj {
 		kv{"segment-3", nil})
 }
 
-func (s *store) genCurrency(t *table, id int64, r *rec, _ bool) obj {
-	o := s.common(t, id, r)
+func (s *store) genCurrency(sc *scratch, t *table, id int64, r *rec, _ bool) obj {
+	o := s.common(sc, t, id, r)
 	code := "X" + pad(id, 2)
 	if id <= int64(len(currencyCodes)) {
 		code = currencyCodes[id-1]
@@ -625,8 +643,8 @@ func (s *store) genCurrency(t *table, id int64, r *rec, _ bool) obj {
 	return append(o, kv{"code", code}, kv{"decimals", decimals}, kv{"enabled-flag", true})
 }
 
-func (s *store) genCommodity(t *table, id int64, r *rec, _ bool) obj {
-	o := s.common(t, id, r)
+func (s *store) genCommodity(sc *scratch, t *table, id int64, r *rec, _ bool) obj {
+	o := s.common(sc, t, id, r)
 	name := "Commodity " + strconv.FormatInt(id, 10)
 	if id <= int64(len(commodityList)) {
 		name = commodityList[id-1]
@@ -635,8 +653,8 @@ func (s *store) genCommodity(t *table, id int64, r *rec, _ bool) obj {
 		kv{"category", []string{"Goods", "Services"}[id%2]}, kv{"parent", nil})
 }
 
-func (s *store) genBusinessGroup(t *table, id int64, r *rec, _ bool) obj {
-	o := s.common(t, id, r)
+func (s *store) genBusinessGroup(sc *scratch, t *table, id int64, r *rec, _ bool) obj {
+	o := s.common(sc, t, id, r)
 	name := "Content group " + strconv.FormatInt(id, 10)
 	if id <= int64(len(businessGroups)) {
 		name = businessGroups[id-1]
@@ -644,16 +662,16 @@ func (s *store) genBusinessGroup(t *table, id int64, r *rec, _ bool) obj {
 	return append(o, kv{"name", name}, kv{"description", name + " content"}, kv{"active", true})
 }
 
-func (s *store) genContract(t *table, id int64, r *rec, _ bool) obj {
+func (s *store) genContract(sc *scratch, t *table, id int64, r *rec, _ bool) obj {
 	const tag = 100
-	o := s.common(t, id, r)
+	o := s.common(sc, t, id, r)
 	start := s.localMidnight(r.created)
 	o = append(o, kv{"name", "Master agreement " + strconv.FormatInt(id, 10)},
 		kv{"number", padWith("CTR-", id, 5)},
-		kv{"status", t.r.statuses[r.status]},
+		kv{"status", t.status(r)},
 		kv{"start-date", start},
 		kv{"end-date", tm(int64(start) + 365*day)},
-		kv{"maximum-value", money(100000 * (1 + s.pick(tag, id, 1, 500)))},
+		kv{"maximum-value", moneyValue(100000 * (1 + s.pick(tag, id, 1, 500)))},
 		kv{"currency", s.currencyStub(1)},
 		kv{"supplier", s.supplierStub(s.ref(tag, id, 2, s.c.suppliers))},
 		kv{"contract-owner", s.by(tag, id, 3)},
@@ -662,11 +680,15 @@ func (s *store) genContract(t *table, id int64, r *rec, _ bool) obj {
 	return s.tail(o, tag, id)
 }
 
-// buildStubs renders the association stubs of generated reference records once: they are embedded in
-// every transactional record, and building them per render dominated list requests. A record with an
-// override never uses the cache (plain reports false), so the cache never goes stale.
+// stubs are the association stubs of generated reference records, rendered once: they are embedded in
+// every transactional record, and building them per render dominated list requests. Giving a record an
+// override empties its entry (see newOverride), so the cache never goes stale; being consulted before
+// the record's state, it also spares a page a cache miss into a large table per embedded stub.
+type stubs struct {
+	users, suppliers, accounts []any // per id-1; nil once the record has an override
+}
+
 func (s *store) buildStubs() {
-	s.stubs = map[string][]any{}
 	for _, res := range []string{"users", "suppliers", "accounts"} {
 		n := s.tables[res].base
 		c := make([]any, n)
@@ -682,21 +704,53 @@ func (s *store) buildStubs() {
 			}
 			c[id-1] = withPre(o.(obj))
 		}
-		s.stubs[res] = c
+		switch res {
+		case "users":
+			s.stubs.users = c
+		case "suppliers":
+			s.stubs.suppliers = c
+		case "accounts":
+			s.stubs.accounts = c
+		}
 	}
 }
 
-// Shared immutable values every invoice embeds.
+// stubCache is t's entries in s.stubs, or nil when its stubs are not cached.
+func (s *store) stubCache(t *table) []any {
+	switch t {
+	case s.refTables[0]:
+		return s.stubs.users
+	case s.refTables[1]:
+		return s.stubs.suppliers
+	case s.refTables[2]:
+		return s.stubs.accounts
+	}
+	return nil
+}
+
+// Shared immutable values every invoice embeds, boxed once: boxing a slice or a string that is not a
+// constant allocates, and an invoice embeds dozens of them.
 var (
-	lineCustomFields = withPre(obj{{"gl-override", nil}})
-	net30            = withPre(obj{{"id", int64(1)}, {"code", "Net 30"}, {"description", "Payment due in 30 days"}})
-	chargeNames      = map[string]string{"InvoiceShippingCharge": "Shipping", "InvoiceHandlingCharge": "Handling",
-		"InvoiceMiscCharge": "Misc"}
+	lineCustomFields any = withPre(obj{{"gl-override", nil}})
+	net30            any = withPre(obj{{"id", int64(1)}, {"code", "Net 30"}, {"description", "Payment due in 30 days"}})
+	chargeTypes          = []struct{ name, description any }{{"InvoiceShippingCharge", "Shipping"},
+		{"InvoiceHandlingCharge", "Handling"}, {"InvoiceMiscCharge", "Misc"}}
+	lineItemValues = boxAll(lineItems)
+	// taxRates are the generated invoices' tax rates, 0, 5 and 10 percent.
+	taxRates = []any{dec("0.0"), dec("5.0"), dec("10.0")}
+	// projectCodes are the 40 project codes of invoices' custom fields, PRJ-001 to PRJ-040.
+	projectCodes = func() (c []any) {
+		for n := int64(1); n <= 40; n++ {
+			c = append(c, "PRJ-"+pad(n, 3))
+		}
+		return
+	}()
 )
 
 // fixedStubs are the stubs of the fixed reference lists, shared by every store; stubs are never modified
 // after they are built (rendering copies before it changes anything).
-var fixedStubs = func() (f struct{ commodities, currencies, roles, groups []obj }) {
+// They are kept boxed: converting a slice to an interface allocates, once per embedding otherwise.
+var fixedStubs = func() (f struct{ commodities, currencies, roles, groups []any }) {
 	for i, n := range commodityList {
 		f.commodities = append(f.commodities, withPre(obj{{"id", int64(i + 1)}, {"name", n}}))
 	}
@@ -730,4 +784,12 @@ func (s *store) refTable(res string) *table {
 		return s.refTables[5]
 	}
 	return s.tables[res]
+}
+
+func boxAll[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // badRequest is a client mistake answered with 400 and a Coupa-shaped errors body.
@@ -251,7 +252,7 @@ func stateValue(t *table, id int64, r *rec, attr string) (any, bool) {
 		return tm(r.updated), true
 	case "status":
 		if t.r.statuses != nil {
-			return t.r.statuses[r.status], true
+			return t.status(r), true
 		}
 	case "exported":
 		if t.r.exported {
@@ -270,6 +271,55 @@ func stateValue(t *table, id int64, r *rec, attr string) (any, bool) {
 		}
 	}
 	return nil, false
+}
+
+// matchState decides a filter that stateValue answers. Ids and datetimes compared by an ordering
+// operator, which is what keyset and incremental syncs send, are compared as integers: boxing them for
+// match allocated for every record a list scanned. Anything else goes through match.
+func (f *filter) matchState(t *table, id int64, r *rec, loc *time.Location) (bool, error) {
+	n, isTime, typed := id, false, true
+	switch f.path[0] {
+	case "id":
+	case "created_at":
+		n, isTime = r.created, true
+	case "updated_at":
+		n, isTime = r.updated, true
+	default:
+		typed = false
+	}
+	switch f.op {
+	case "", "not_eq", "gt", "lt", "gt_or_eq", "lt_or_eq":
+	default:
+		typed = false
+	}
+	if !typed {
+		v, _ := stateValue(t, id, r, f.path[0])
+		return f.match(v, loc)
+	}
+	var vs []int64
+	var err error
+	if isTime {
+		vs, err = f.timeVals(loc)
+	} else {
+		vs, err = f.intVals()
+	}
+	if err != nil {
+		return false, err
+	}
+	c := cmpInt(n, vs[0])
+	switch f.op {
+	case "":
+		return c == 0, nil
+	case "not_eq":
+		return c != 0, nil
+	case "gt":
+		return c > 0, nil
+	case "lt":
+		return c < 0, nil
+	case "gt_or_eq":
+		return c >= 0, nil
+	}
+	return c <= 0, nil // lt_or_eq
 }
 
 // leaves collects the values a path reaches; collections match when any element does.
@@ -507,14 +557,21 @@ type layout struct {
 	keys  []string // the record's attribute names, in order
 	from  []int    // per output position: the index of the record's attribute, -1 when it lacks it
 	found int
+	// names are the JSON-encoded attribute names per output position, followed by ':'. An attribute is
+	// named the same in every record the layout fits, so it is encoded once, not per record.
+	names [][]byte
 }
 
+// fits says whether o lists the same attributes in the same order. Generated records name their
+// attributes with the same string constants, so comparing where the names are stored settles almost
+// every key without comparing bytes (this check runs for every record and embedded object of a page).
 func (l *layout) fits(o obj) bool {
 	if len(l.keys) != len(o) {
 		return false
 	}
 	for i := range o {
-		if o[i].k != l.keys[i] {
+		a, b := o[i].k, l.keys[i]
+		if len(a) != len(b) || (unsafe.StringData(a) != unsafe.StringData(b) && a != b) {
 			return false
 		}
 	}
@@ -525,7 +582,7 @@ func (p *projection) layoutOf(o obj) *layout {
 	if l := p.last.Load(); l != nil && l.fits(o) {
 		return l
 	}
-	l := &layout{keys: make([]string, len(o)), from: make([]int, len(p.sub))}
+	l := &layout{keys: make([]string, len(o)), from: make([]int, len(p.sub)), names: make([][]byte, len(p.sub))}
 	for i := range l.from {
 		l.from[i] = -1
 	}
@@ -537,6 +594,7 @@ func (p *projection) layoutOf(o obj) *layout {
 		}
 		if ok && l.from[pos] < 0 {
 			l.from[pos] = i
+			l.names[pos] = append(jsonString(nil, o[i].k), ':')
 			l.found++
 		}
 	}
@@ -614,13 +672,16 @@ func (e encoder) jsonProjected(b []byte, o obj, p *projection) []byte {
 		}
 		n++
 		f := o[i]
-		b = jsonString(b, f.k)
-		b = append(b, ':')
+		b = append(b, l.names[pos]...)
 		sub := p.sub[pos]
 		switch v := f.v.(type) {
 		case obj:
 			if sub != nil {
-				b = e.jsonProjected(b, v, sub)
+				if st := stubOf(v); st != nil {
+					b = st.projected(b, e, v, sub)
+				} else {
+					b = e.jsonProjected(b, v, sub)
+				}
 				continue
 			}
 		case []obj:
@@ -735,8 +796,7 @@ func (s *store) list(t *table, q *query) ([]int64, error) {
 			return false, nil
 		}
 		for _, f := range fast {
-			v, _ := stateValue(t, id, r, f.path[0])
-			ok, err := f.match(v, s.loc)
+			ok, err := f.matchState(t, id, r, s.loc)
 			if err != nil || !ok {
 				return false, err
 			}

@@ -17,7 +17,7 @@ type resource struct {
 	exported bool  // has exported / last-exported-at
 	active   bool  // has an active flag kept in rec
 	count    func(c counts) int64
-	gen      func(s *store, t *table, id int64, r *rec, children bool) obj
+	gen      func(s *store, sc *scratch, t *table, id int64, r *rec, children bool) obj
 	children []string // dashed keys of embedded collections
 	write    writeSpec
 }
@@ -84,9 +84,11 @@ func resourceByName(name string) *resource {
 type table struct {
 	r    *resource
 	recs []rec // id = index+1
-	ovs  []*override
-	base int64 // ids up to base have a generated body
-	live int64
+	// statusVals are r.statuses boxed, so that a rendered status does not allocate.
+	statusVals []any
+	ovs        []*override
+	base       int64 // ids up to base have a generated body
+	live       int64
 }
 
 // store is the data of one simulated instance. It is not safe for concurrent use: Server locks it.
@@ -99,9 +101,9 @@ type store struct {
 	tables    map[string]*table
 	refTables [6]*table // users, suppliers, accounts, currencies, commodities, user_groups
 	enc       encoder
-	stubs     map[string][]any // cached association stubs of generated records, by resource
-	lineSeq   int64            // ids of lines written through the API, far above generated line ids
-	renders   atomic.Int64     // records rendered, so tests can check that lists render only what they return
+	stubs     stubs
+	lineSeq   int64        // ids of lines written through the API, far above generated line ids
+	renders   atomic.Int64 // records rendered, so tests can check that lists render only what they return
 
 	memberUser, memberGroup []int32   // per membership id-1
 	userMembers             [][]int32 // per user id-1: membership ids
@@ -118,7 +120,7 @@ func newStore(seed int64, scale int, loc *time.Location, now func() time.Time) *
 		*r = *shared
 		r.statuses = append([]string(nil), shared.statuses...) // admin mutations may add statuses
 		n := r.count(s.c)
-		t := &table{r: r, recs: make([]rec, n), base: n, live: n}
+		t := &table{r: r, recs: make([]rec, n), base: n, live: n, statusVals: boxAll(r.statuses)}
 		for id := int64(1); id <= n; id++ {
 			t.recs[id-1] = s.initial(r, uint64(1000+i), id, n)
 		}
@@ -177,6 +179,12 @@ func (s *store) initial(r *resource, tag uint64, id, n int64) rec {
 
 // render builds a record as GET /api/<resource>/<id> shows it; children adds the embedded collections.
 func (s *store) render(t *table, id int64, children bool) obj {
+	return s.renderIn(nil, t, id, children)
+}
+
+// renderIn is render with the record's slices lent by sc (nil: allocated), for a record that is encoded
+// and dropped before sc is reset.
+func (s *store) renderIn(sc *scratch, t *table, id int64, children bool) obj {
 	s.renders.Add(1)
 	r := &t.recs[id-1]
 	ov := t.override(r)
@@ -191,7 +199,7 @@ func (s *store) render(t *table, id int64, children bool) obj {
 		}
 		o = o.set("created-at", tm(r.created)).set("updated-at", tm(r.updated))
 		if t.r.statuses != nil {
-			o = o.set("status", t.r.statuses[r.status])
+			o = o.set("status", t.status(r))
 		}
 		if t.r.exported {
 			var le any
@@ -204,7 +212,7 @@ func (s *store) render(t *table, id int64, children bool) obj {
 			o = o.set("active", r.active)
 		}
 	} else {
-		o = t.r.gen(s, t, id, r, children)
+		o = t.r.gen(s, sc, t, id, r, children)
 		if ov != nil {
 			for _, f := range ov.set {
 				if !children && t.r.isChild(f.k) {
@@ -260,11 +268,16 @@ func (t *table) statusIndex(v string) uint8 {
 		}
 	}
 	t.r.statuses = append(t.r.statuses, v)
+	t.statusVals = append(t.statusVals, v)
 	return uint8(len(t.r.statuses) - 1)
 }
 
-// setField applies one dashed field to a record's state or override.
-func (s *store) setField(t *table, r *rec, k string, v any) {
+// status is the record's status as a field value.
+func (t *table) status(r *rec) any { return t.statusVals[r.status] }
+
+// setField applies one dashed field to the state or override of record id.
+func (s *store) setField(t *table, id int64, k string, v any) {
+	r := &t.recs[id-1]
 	switch {
 	case k == "status" && t.r.statuses != nil:
 		if str, ok := v.(string); ok {
@@ -286,7 +299,7 @@ func (s *store) setField(t *table, r *rec, k string, v any) {
 	}
 	ov := t.override(r)
 	if ov == nil {
-		ov = t.newOverride(r, false)
+		ov = s.newOverride(t, id, false)
 	}
 	ov.set = ov.set.set(k, v)
 }
@@ -302,10 +315,9 @@ func (s *store) create(t *table, body obj) int64 {
 	t.recs = append(t.recs, r)
 	t.live++
 	if body != nil {
-		p := &t.recs[id-1]
-		t.newOverride(p, true).set = obj{{"id", id}, {"created-at", tm(now)}, {"updated-at", tm(now)}}
+		s.newOverride(t, id, true).set = obj{{"id", id}, {"created-at", tm(now)}, {"updated-at", tm(now)}}
 		for _, f := range body {
-			s.setField(t, p, f.k, f.v)
+			s.setField(t, id, f.k, f.v)
 		}
 	} else if t.r.statuses != nil {
 		t.recs[id-1].status = 0
@@ -349,10 +361,15 @@ func (t *table) override(r *rec) *override {
 	return t.ovs[r.ov-1]
 }
 
-func (t *table) newOverride(r *rec, full bool) *override {
+func (s *store) newOverride(t *table, id int64, full bool) *override {
 	ov := &override{full: full}
 	t.ovs = append(t.ovs, ov)
-	r.ov = int32(len(t.ovs))
+	t.recs[id-1].ov = int32(len(t.ovs))
+	// The record's cached stub shows its generated fields; from now on its stub is built from the
+	// record as it renders.
+	if c := s.stubCache(t); id <= int64(len(c)) {
+		c[id-1] = nil
+	}
 	return ov
 }
 

@@ -1,9 +1,12 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestFixed(t *testing.T) {
@@ -95,4 +98,102 @@ func TestSameNameAgreesWithNorm(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAppendTime checks the hand-written datetime formatter against the time package's layout, over
+// zones with DST, half-hour and 45-minute offsets, historic local mean time with second offsets, and
+// times around era, leap-day and year boundaries.
+func TestAppendTime(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("PDT", -7*3600), time.FixedZone("odd", -(7*3600 + 52*60 + 58)),
+		time.FixedZone("east", 5*3600+30*60)}
+	for _, name := range []string{"America/Los_Angeles", "Asia/Kolkata", "Pacific/Chatham", "Europe/London", "America/St_Johns"} {
+		if loc, err := time.LoadLocation(name); err == nil {
+			zones = append(zones, loc)
+		}
+	}
+	times := []int64{0, -1, 1, 86399, 86400, -86400, -86401, 951782400, 951868800, 1709164800, 1709251199,
+		1741510800, 1762074000, 4102444799, -2208988800, -62135596800, 253402300799}
+	x := uint64(12345)
+	for range 20000 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		times = append(times, int64(x%(1<<36))-(1<<35)) // ±1000 years around 1970
+	}
+	for _, loc := range zones {
+		for _, ts := range times {
+			want := time.Unix(ts, 0).In(loc).Format("2006-01-02T15:04:05-07:00")
+			if got := string(appendTime([]byte("x"), ts, loc)); got != "x"+want {
+				t.Fatalf("appendTime(%d, %s) = %q, want %q", ts, loc, got[1:], want)
+			}
+		}
+	}
+}
+
+// TestJSONStringWordwise checks the word-at-a-time scan against the byte-at-a-time one it shortcuts:
+// every byte value at every position of strings around the word size, in otherwise plain text.
+func TestJSONStringWordwise(t *testing.T) {
+	for n := 1; n <= 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				s := []byte(strings.Repeat("abcdefgh", 3)[:n])
+				s[pos] = byte(c)
+				got, want := jsonString(nil, string(s)), jsonStringBytewise(nil, string(s))
+				if !bytes.Equal(got, want) {
+					t.Fatalf("jsonString(%q) = %s, want %s", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+// jsonStringBytewise is jsonString without the word-at-a-time scan, as the reference.
+func jsonStringBytewise(b []byte, s string) []byte {
+	b = append(b, '"')
+	i := 0
+	for i < len(s) && jsonSafe[s[i]] {
+		i++
+	}
+	if i == len(s) { // the common case: nothing to escape
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	b = append(b, s[:i]...)
+	start := i
+	for i < len(s) {
+		c := s[i]
+		if jsonSafe[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

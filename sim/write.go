@@ -496,7 +496,6 @@ func (st *store) isMember(user, group, except int64) bool {
 
 // store applies validated fields to a record, with the side effects some fields carry.
 func (s *Server) saveFields(t *table, id int64, fields obj) {
-	r := &t.recs[id-1]
 	for _, f := range fields {
 		switch {
 		case t.r.name == "users" && f.k == "user-groups":
@@ -509,9 +508,9 @@ func (s *Server) saveFields(t *table, id int64, fields obj) {
 			if f.k == "user-group" {
 				key = "user-group-id"
 			}
-			s.st.setField(t, r, key, oid)
+			s.st.setField(t, id, key, oid)
 		}
-		s.st.setField(t, r, f.k, f.v)
+		s.st.setField(t, id, f.k, f.v)
 	}
 	if t.r.name == "user_group_memberships" {
 		o := s.st.render(t, id, false)
@@ -675,7 +674,7 @@ func (s *Server) handleUpdate(r *http.Request, f format, t *table, id int64, _ p
 		// A change that makes a new PO version resends it and resets exported.
 		v, _ := s.st.render(t, id, false).get("version")
 		n, _ := v.(int64)
-		s.st.setField(t, rc, "version", n+1)
+		s.st.setField(t, id, "version", n+1)
 		rc.exported = false
 	}
 	s.st.touch(rc)
@@ -726,7 +725,7 @@ func (s *Server) template(t *table) obj {
 	if t.base == 0 {
 		return obj{}
 	}
-	o := t.r.gen(s.st, t, 1, &rec{}, true)
+	o := t.r.gen(s.st, nil, t, 1, &rec{}, true)
 	out := make(obj, 0, len(o))
 	for _, f := range o {
 		var v any
