@@ -473,8 +473,13 @@ func (d *pageDecoder) scalar(vals []any, errs []error, cols []ccol, sl *slot, c 
 		}
 		d.assign(vals, errs, cols, sl, json.Number(b))
 		return true, nil
-	case (typ == String || typ == Decimal || typ == Timestamp) && c == '"':
-		b, err := d.s.StrBytes()
+	case (typ == String || typ == Decimal || typ == Timestamp) && c == '"',
+		typ == String && (c == '-' || c >= '0' && c <= '9'):
+		read := d.s.StrBytes
+		if c != '"' {
+			read = d.s.NumberBytes // a number in a text column is kept as written, as toString keeps it
+		}
+		b, err := read()
 		if err != nil {
 			return true, err
 		}
