@@ -2,6 +2,7 @@ package coupa
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Op is a Coupa query operator: attr[op]=value.
@@ -127,72 +129,108 @@ func (o *ListOptions) Values() (url.Values, error) {
 }
 
 // encodeFields renders a projection as Coupa's compact JSON array, with names in underscore form as
-// Coupa documents them.
+// Coupa documents them: what encoding/json makes of it, associations' names sorted as it sorts map keys.
+// It is written out by hand because a sync sends it with every page, and encoding the maps through
+// reflection cost more than the rest of building the request.
 func encodeFields(fields []any) (string, error) {
-	norm, err := normalizeFields(fields)
-	if err != nil {
-		return "", err
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(norm); err != nil {
-		return "", fmt.Errorf("coupa: fields projection cannot be encoded: %v", err)
-	}
-	return strings.TrimRight(buf.String(), "\n"), nil
+	b, err := appendFields(make([]byte, 0, 256), fields)
+	return string(b), err
 }
 
-func normalizeFields(fields []any) ([]any, error) {
-	out := make([]any, 0, len(fields))
-	for _, f := range fields {
+func appendFields(b []byte, fields []any) ([]byte, error) {
+	b = append(b, '[')
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
 		switch x := f.(type) {
 		case string:
-			out = append(out, strings.ReplaceAll(x, "-", "_"))
+			b = appendName(b, x)
 		case map[string][]any:
-			m := make(map[string]any, len(x))
-			for k, sub := range x {
-				n, err := normalizeFields(sub)
-				if err != nil {
-					return nil, err
-				}
-				m[strings.ReplaceAll(k, "-", "_")] = n
-			}
-			out = append(out, m)
+			b, err = appendAssociations(b, x, func(l []any) ([]any, bool) { return l, true })
 		case map[string]any:
-			m := make(map[string]any, len(x))
-			for k, sub := range x {
-				list, ok := sub.([]any)
-				if !ok {
-					if ss, ok2 := sub.([]string); ok2 {
-						for _, s := range ss {
-							list = append(list, s)
-						}
-					} else {
-						return nil, fmt.Errorf("coupa: fields projection for %q must be a list", k)
-					}
+			b, err = appendAssociations(b, x, func(v any) ([]any, bool) {
+				switch l := v.(type) {
+				case []any:
+					return l, true
+				case []string:
+					return stringsAsAny(l), true
 				}
-				n, err := normalizeFields(list)
-				if err != nil {
-					return nil, err
-				}
-				m[strings.ReplaceAll(k, "-", "_")] = n
-			}
-			out = append(out, m)
+				return nil, false
+			})
 		case map[string][]string:
-			m := make(map[string]any, len(x))
-			for k, ss := range x {
-				n := make([]any, len(ss))
-				for i, s := range ss {
-					n[i] = strings.ReplaceAll(s, "-", "_")
-				}
-				m[strings.ReplaceAll(k, "-", "_")] = n
-			}
-			out = append(out, m)
+			b, err = appendAssociations(b, x, func(l []string) ([]any, bool) { return stringsAsAny(l), true })
 		default:
-			return nil, fmt.Errorf("coupa: fields projection holds a %T; use strings and maps of lists", f)
+			err = fmt.Errorf("coupa: fields projection holds a %T; use strings and maps of lists", f)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
-	return out, nil
+	return append(b, ']'), nil
+}
+
+func stringsAsAny(ss []string) []any {
+	l := make([]any, len(ss))
+	for i, s := range ss {
+		l[i] = s
+	}
+	return l
+}
+
+// appendAssociations appends an object of association name -> its own projection. Two names that are one
+// once normalised ("line-items", "line_items") are sent once: the last in byte order wins.
+func appendAssociations[V any](b []byte, m map[string]V, list func(V) ([]any, bool)) ([]byte, error) {
+	type entry struct{ norm, name string }
+	names := make([]entry, 0, len(m))
+	for k := range m {
+		names = append(names, entry{strings.ReplaceAll(k, "-", "_"), k})
+	}
+	slices.SortFunc(names, func(x, y entry) int { return cmp.Or(strings.Compare(x.norm, y.norm), strings.Compare(x.name, y.name)) })
+	b = append(b, '{')
+	for i, e := range names {
+		if i+1 < len(names) && names[i+1].norm == e.norm {
+			continue
+		}
+		sub, ok := list(m[e.name])
+		if !ok {
+			return nil, fmt.Errorf("coupa: fields projection for %q must be a list", e.name)
+		}
+		if b[len(b)-1] != '{' {
+			b = append(b, ',')
+		}
+		b = appendName(b, e.name)
+		b = append(b, ':')
+		var err error
+		if b, err = appendFields(b, sub); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendName appends name, dashes turned into underscores, as a JSON string.
+func appendName(b []byte, name string) []byte {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			// Escapes are encoding/json's business; Coupa's names never need them.
+			var q bytes.Buffer
+			enc := json.NewEncoder(&q)
+			enc.SetEscapeHTML(false)
+			enc.Encode(strings.ReplaceAll(name, "-", "_")) // a string always encodes
+			return append(b, bytes.TrimRight(q.Bytes(), "\n")...)
+		}
+	}
+	b = append(b, '"')
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == '-' {
+			c = '_'
+		}
+		b = append(b, c)
+	}
+	return append(b, '"')
 }
 
 // resourcePath builds /api/<resource>[/<id>[/<action>]], accepting "invoices", "/invoices" or "/api/invoices".

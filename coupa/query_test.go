@@ -1,6 +1,7 @@
 package coupa
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -257,5 +258,79 @@ func TestWriteCalls(t *testing.T) {
 	}
 	if _, _, err := c.Update(ctx, "invoices", 0, nil, nil); err == nil {
 		t.Error("update without id accepted")
+	}
+}
+
+// TestFieldsEncodeAsEncodingJSONDoes holds the hand-written projection encoder to encoding/json (HTML
+// escaping off) of the normalised projection, for every shape ListOptions.Fields accepts and for the
+// names that need escaping.
+func TestFieldsEncodeAsEncodingJSONDoes(t *testing.T) {
+	reference := func(fields []any) string {
+		var norm func(fields []any) []any
+		norm = func(fields []any) []any {
+			out := []any{}
+			for _, f := range fields {
+				switch x := f.(type) {
+				case string:
+					out = append(out, strings.ReplaceAll(x, "-", "_"))
+				case map[string][]any:
+					m := map[string]any{}
+					for k, sub := range x {
+						m[strings.ReplaceAll(k, "-", "_")] = norm(sub)
+					}
+					out = append(out, m)
+				case map[string][]string:
+					m := map[string]any{}
+					for k, ss := range x {
+						m[strings.ReplaceAll(k, "-", "_")] = norm(stringsAsAny(ss))
+					}
+					out = append(out, m)
+				case map[string]any:
+					m := map[string]any{}
+					for k, sub := range x {
+						l, ok := sub.([]any)
+						if !ok {
+							l = stringsAsAny(sub.([]string))
+						}
+						m[strings.ReplaceAll(k, "-", "_")] = norm(l)
+					}
+					out = append(out, m)
+				}
+			}
+			return out
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(norm(fields)); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimRight(b.String(), "\n")
+	}
+	cases := [][]any{
+		{},
+		{"id", "created-at", "a&b<c>", "quote\"back\\slash", "tab\there", "é-ü", "\u2028", "bad\xffutf8"},
+		{"id", map[string][]any{"supplier": {"id", "display-name"}, "account-type": {"name", map[string][]string{"z-z": {"a-b"}, "a": {}}}}},
+		{map[string]any{"invoice-lines": []any{"id", map[string]any{"account": []string{"code", "id"}}}, "currency": []string{"code"}}},
+		{map[string][]string{"b": {"x"}, "a": {"y-z"}}, "tail"},
+	}
+	for _, fields := range cases {
+		got, err := encodeFields(fields)
+		if want := reference(fields); err != nil || got != want {
+			t.Errorf("encodeFields(%#v)\n got %s (%v)\nwant %s", fields, got, err, want)
+		}
+	}
+	if _, err := encodeFields([]any{map[string]any{"supplier": "id"}}); err == nil || !strings.Contains(err.Error(), `"supplier" must be a list`) {
+		t.Errorf("an association that is not a list: %v", err)
+	}
+	if _, err := encodeFields([]any{42}); err == nil {
+		t.Error("a number in a projection was accepted")
+	}
+	// Names that are one once normalised are sent once, whichever the map gives first.
+	for range 20 {
+		got, _ := encodeFields([]any{map[string][]any{"line-items": {"a"}, "line_items": {"b"}}})
+		if got != `[{"line_items":["b"]}]` {
+			t.Fatalf("duplicate association names: %s", got)
+		}
 	}
 }
