@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
@@ -51,6 +52,11 @@ type tablePlan struct {
 
 	upsert string // $1..$n: one array per column
 	delete string // children only: delete the children of a list of parents
+	copy   string // COPY of cols in binary format
+
+	keyAt    []int // the key's columns, as indexes of cols, in key order
+	intKey   bool  // the key is one or two bigint columns (intKey's shape)
+	syncedAt int   // index of _synced_at in cols, -1 if none
 
 	children []*tablePlan
 }
@@ -84,18 +90,34 @@ func (d *DB) plan(t *catalog.Table) *tablePlan {
 }
 
 func signature(t *catalog.Table) string {
-	var b strings.Builder
-	b.WriteString(t.Name)
-	for _, c := range t.Columns {
-		fmt.Fprintf(&b, ",%s:%d", c.Name, c.Type)
-	}
-	for _, ch := range t.Children {
-		fmt.Fprintf(&b, ";%s<%s[%s]", ch.Name, ch.ParentKey, strings.Join(ch.Key, ","))
-		for _, c := range ch.Columns {
-			fmt.Fprintf(&b, ",%s:%d", c.Name, c.Type)
+	// Once per page: built without fmt, which cost more than the lookup it keys.
+	b := make([]byte, 0, 512)
+	b = append(b, t.Name...)
+	cols := func(cs []catalog.Column) {
+		for _, c := range cs {
+			b = append(b, ',')
+			b = append(b, c.Name...)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, int64(c.Type), 10)
 		}
 	}
-	return b.String()
+	cols(t.Columns)
+	for _, ch := range t.Children {
+		b = append(b, ';')
+		b = append(b, ch.Name...)
+		b = append(b, '<')
+		b = append(b, ch.ParentKey...)
+		b = append(b, '[')
+		for i, k := range ch.Key {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, k...)
+		}
+		b = append(b, ']')
+		cols(ch.Columns)
+	}
+	return string(b)
 }
 
 // place records where each column's value sits in rows of layout. The plan is made from the page's own
@@ -193,6 +215,21 @@ func (d *DB) finish(p *tablePlan, parent bool) {
 	}
 	if !parent {
 		p.delete = fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", p.ident, quote(p.parentKey))
+	}
+	p.copy = fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", p.ident, list)
+	p.keyAt, p.intKey, p.syncedAt = nil, len(p.key) <= 2, -1
+	for _, k := range p.key {
+		for i, c := range p.cols {
+			if c.name == k {
+				p.keyAt = append(p.keyAt, i)
+				p.intKey = p.intKey && c.typ == catalog.Int
+			}
+		}
+	}
+	for i, c := range p.cols {
+		if c.name == catalog.ColSyncedAt {
+			p.syncedAt = i
+		}
 	}
 }
 

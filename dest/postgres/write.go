@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
@@ -16,7 +16,7 @@ import (
 
 // WritePage upserts the page's parents, replaces their children and saves p.State in one transaction.
 func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, error) {
-	pr, err := d.rowsOf(p)
+	pr, err := d.rowsOf(d.plan(p.Table), p, false)
 	if err != nil {
 		return dest.WriteStats{}, err
 	}
@@ -47,18 +47,24 @@ func (d *DB) StageLimit() int { return 2 }
 // Rollback: by COPY when every parent of the page is new to the table (see copy.go), else by BEGIN and
 // the upsert statements pipelined in one round trip.
 func (d *DB) StagePage(ctx context.Context, p *dest.Page) (dest.Staged, error) {
-	pr, err := d.rowsOf(p)
-	if err != nil {
-		return nil, err
+	plan := d.plan(p.Table)
+	// Which way the page goes decides how its rows are checked: into COPY's form, or into the values
+	// the upsert takes. Before taking this page's connection: the first call per table reads the
+	// table's highest id on another one.
+	fresh := false
+	if ids, ok := parentIDs(plan, p.Rows); ok {
+		var err error
+		if fresh, err = d.fresh.allNew(ctx, d, plan, ids); err != nil {
+			return nil, err
+		}
 	}
-	// Before taking this page's connection: the first call per table reads the table's highest id on
-	// another one.
-	fresh, err := d.fresh.allNew(ctx, d, pr)
+	pr, err := d.rowsOf(plan, p, fresh)
 	if err != nil {
 		return nil, err
 	}
 	if fresh {
 		s, retry, err := d.stageCopy(ctx, pr)
+		pr.release()
 		if !retry {
 			return s, err
 		}
@@ -178,49 +184,88 @@ func (pb *pageBatch) stats() dest.WriteStats {
 	return dest.WriteStats{Inserted: pb.inserted, Updated: pb.parents - pb.inserted, Children: pb.children}
 }
 
-// pageRows is a page validated and converted to column values in plan order.
+// pageRows is a page validated, with its rows in COPY's binary form when encoded.
 type pageRows struct {
 	plan     *tablePlan
-	parents  [][]any
-	ids      []int64   // parent ids, one per row of parents
-	children [][][]any // per child plan
+	synced   time.Time
+	parents  *tableRows
+	ids      []int64      // parent ids, one per kept parent row
+	children []*tableRows // per child plan
 }
 
-// rowsOf validates p and converts its rows. Everything is validated before anything is sent: a bad page
-// costs no round trip.
-func (d *DB) rowsOf(p *dest.Page) (*pageRows, error) {
-	plan := d.plan(p.Table)
+// rowsOf validates p, and with encode also writes its rows for COPY (release them after). Everything is
+// validated before anything is sent: a bad page costs no round trip.
+func (d *DB) rowsOf(plan *tablePlan, p *dest.Page, encode bool) (*pageRows, error) {
 	synced := p.SyncedAt.UTC()
 	if p.SyncedAt.IsZero() {
 		synced = time.Now().UTC()
 	}
-	// Last row of an id wins: ON CONFLICT refuses to touch one row twice in a statement.
-	parents, ids, err := parentRows(plan, p.Rows, synced)
+	// Last row of an id wins: ON CONFLICT refuses to touch one row twice in a statement, and COPY would
+	// break the key.
+	parents, err := encodeParents(plan, p.Rows, synced, encode)
 	if err != nil {
 		return nil, err
 	}
-	parentSet := make(map[int64]bool, len(ids))
-	for _, id := range ids {
-		parentSet[id] = true
+	pr := &pageRows{plan: plan, synced: synced, parents: parents, ids: make([]int64, len(parents.keys))}
+	for i, k := range parents.keys {
+		pr.ids[i] = k.a
+	}
+	sorted := pr.ids
+	if !slices.IsSorted(sorted) {
+		sorted = slices.Clone(sorted)
+		slices.Sort(sorted)
 	}
 	for name := range p.Children {
 		if plan.child(name) == nil {
+			pr.release()
 			return nil, fmt.Errorf("postgres: page of %s has rows for %s, which is not one of its child tables", plan.name, name)
 		}
 	}
-	pr := &pageRows{plan: plan, parents: parents, ids: ids, children: make([][][]any, len(plan.children))}
-	for i, cp := range plan.children {
-		if pr.children[i], err = childRows(cp, p.Children[cp.source], parentSet, synced); err != nil {
+	pr.children = make([]*tableRows, 0, len(plan.children))
+	for _, cp := range plan.children {
+		c, err := encodeChildren(cp, p.Children[cp.source], sorted, synced, encode)
+		if err != nil {
+			pr.release()
 			return nil, err
 		}
+		pr.children = append(pr.children, c)
 	}
 	return pr, nil
 }
 
+// parentIDs are the ids of a page's parent rows, unchecked but for their place and type; false when a
+// row has none (rowsOf then refuses the page).
+func parentIDs(plan *tablePlan, rows []catalog.Row) ([]int64, bool) {
+	idAt := plan.layout.Index("id")
+	ids := make([]int64, len(rows))
+	for n, r := range rows {
+		if len(r) != len(plan.layout) {
+			return nil, false
+		}
+		switch id := r[idAt].(type) {
+		case int64:
+			ids[n] = id
+		case int:
+			ids[n] = int64(id)
+		default:
+			return nil, false
+		}
+	}
+	return ids, true
+}
+
+// release returns the page's COPY buffers.
+func (pr *pageRows) release() {
+	pr.parents.release()
+	for _, c := range pr.children {
+		c.release()
+	}
+}
+
 func (pr *pageRows) childCount() int {
 	n := 0
-	for _, rows := range pr.children {
-		n += len(rows)
+	for _, c := range pr.children {
+		n += len(c.rows)
 	}
 	return n
 }
@@ -229,8 +274,8 @@ func (pr *pageRows) childCount() int {
 func (pr *pageRows) upsertBatch() *pageBatch {
 	plan := pr.plan
 	pb := &pageBatch{table: plan.name, batch: &pgx.Batch{}, parents: len(pr.ids), children: pr.childCount()}
-	if len(pr.parents) > 0 {
-		pb.batch.Queue(plan.upsert, columns(pr.parents, plan.cols)...).Query(func(rows pgx.Rows) error {
+	if len(pr.parents.rows) > 0 {
+		pb.batch.Queue(plan.upsert, columns(pr.values(pr.parents), plan.cols)...).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var inserted bool
 				if err := rows.Scan(&inserted); err != nil {
@@ -247,8 +292,8 @@ func (pr *pageRows) upsertBatch() *pageBatch {
 		if len(pr.ids) > 0 {
 			pb.batch.Queue(cp.delete, pr.ids)
 		}
-		if rows := pr.children[i]; len(rows) > 0 {
-			pb.batch.Queue(cp.upsert, columns(rows, cp.cols)...)
+		if c := pr.children[i]; len(c.rows) > 0 {
+			pb.batch.Queue(cp.upsert, columns(pr.values(c), cp.cols)...)
 		}
 	}
 	return pb
@@ -314,99 +359,22 @@ func colNames(cols []colDef) []string {
 	return out
 }
 
-func parentRows(plan *tablePlan, rows []catalog.Row, synced time.Time) ([][]any, []int64, error) {
-	at := map[int64]int{}
-	var out [][]any
-	var ids []int64
-	idAt := plan.layout.Index("id")
-	for n, r := range rows {
-		if err := dest.CheckRow(plan.name, n, r, plan.layout); err != nil {
-			return nil, nil, fmt.Errorf("postgres: %v", err)
-		}
-		id, ok := r[idAt].(int64)
-		if !ok {
-			if i, isInt := r[idAt].(int); isInt {
-				id, ok = int64(i), true
-			}
-		}
-		if !ok {
-			return nil, nil, fmt.Errorf("postgres: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r[idAt])
-		}
-		vals, err := values(plan, r, synced)
-		if err != nil {
-			return nil, nil, fmt.Errorf("postgres: %s id %d: %w", plan.name, id, err)
-		}
-		if i, dup := at[id]; dup {
-			out[i] = vals
-			continue
-		}
-		at[id] = len(out)
-		out = append(out, vals)
-		ids = append(ids, id)
+// values converts t's kept rows, checked by rowsOf, to column values in plan order for the upsert.
+func (pr *pageRows) values(t *tableRows) [][]any {
+	if t.vals != nil {
+		return t.vals
 	}
-	return out, ids, nil
+	out := make([][]any, len(t.rows))
+	for i, r := range t.rows {
+		var err error
+		if out[i], err = values(t.plan, r, pr.synced); err != nil {
+			panic("postgres: a checked row fails its check again: " + err.Error())
+		}
+	}
+	return out
 }
 
-// childRows checks that every child row belongs to a parent of the page and has its key, and encodes it.
-func childRows(plan *tablePlan, rows []catalog.Row, parents map[int64]bool, synced time.Time) ([][]any, error) {
-	keyIdx := []int{}
-	for _, k := range plan.key {
-		for i, c := range plan.cols {
-			if c.name == k {
-				keyIdx = append(keyIdx, i)
-			}
-		}
-	}
-	at := make(map[string]int, len(rows))
-	out := make([][]any, 0, len(rows))
-	var kb []byte
-	for n, r := range rows {
-		if err := dest.CheckRow(plan.name, n, r, plan.layout); err != nil {
-			return nil, fmt.Errorf("postgres: %v", err)
-		}
-		vals, err := values(plan, r, synced)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: %s row %d: %w", plan.name, n, err)
-		}
-		if pid, _ := vals[0].(int64); !parents[pid] {
-			return nil, fmt.Errorf("postgres: %s row %d: %s %v is not a parent in this page", plan.name, n, plan.parentKey, vals[0])
-		}
-		kb = kb[:0]
-		for _, i := range keyIdx {
-			if vals[i] == nil {
-				return nil, fmt.Errorf("postgres: %s row %d: key column %s is missing", plan.name, n, plan.cols[i].name)
-			}
-			kb = appendKey(kb, vals[i])
-		}
-		if len(keyIdx) > 0 {
-			// The same key twice in one statement would make ON CONFLICT fail: the last one wins.
-			if i, dup := at[string(kb)]; dup {
-				out[i] = vals
-				continue
-			}
-			at[string(kb)] = len(out)
-		}
-		out = append(out, vals)
-	}
-	return out, nil
-}
-
-// appendKey adds one key value and a separator to b. Keys are nearly always integers, which fmt would
-// format through reflection once per child row.
-func appendKey(b []byte, v any) []byte {
-	switch x := v.(type) {
-	case int64:
-		b = strconv.AppendInt(b, x, 10)
-	case string:
-		b = append(b, x...)
-	default:
-		b = fmt.Appendf(b, "%v", x)
-	}
-	return append(b, 0)
-}
-
-// values encodes r, a row of the plan's layout (checked by the caller), in the plan's column order,
-// refusing any value of the wrong Go type.
+// values converts r, a row of the plan's layout, in the plan's column order.
 func values(plan *tablePlan, r catalog.Row, synced time.Time) ([]any, error) {
 	vals := make([]any, len(plan.cols))
 	for i, c := range plan.cols {
