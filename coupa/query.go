@@ -190,12 +190,12 @@ func appendAssociations[V any](b []byte, m map[string]V, list func(V) ([]any, bo
 	slices.SortFunc(names, func(x, y entry) int { return cmp.Or(strings.Compare(x.norm, y.norm), strings.Compare(x.name, y.name)) })
 	b = append(b, '{')
 	for i, e := range names {
-		if i+1 < len(names) && names[i+1].norm == e.norm {
-			continue
-		}
 		sub, ok := list(m[e.name])
 		if !ok {
 			return nil, fmt.Errorf("coupa: fields projection for %q must be a list", e.name)
+		}
+		if i+1 < len(names) && names[i+1].norm == e.norm {
+			continue
 		}
 		if b[len(b)-1] != '{' {
 			b = append(b, ',')

@@ -323,6 +323,9 @@ func TestFieldsEncodeAsEncodingJSONDoes(t *testing.T) {
 	if _, err := encodeFields([]any{map[string]any{"supplier": "id"}}); err == nil || !strings.Contains(err.Error(), `"supplier" must be a list`) {
 		t.Errorf("an association that is not a list: %v", err)
 	}
+	if _, err := encodeFields([]any{map[string]any{"a-b": 5, "a_b": []any{"id"}}}); err == nil {
+		t.Error("an association that is not a list was accepted because another name hid it")
+	}
 	if _, err := encodeFields([]any{42}); err == nil {
 		t.Error("a number in a projection was accepted")
 	}
