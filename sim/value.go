@@ -3,7 +3,9 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -500,9 +502,11 @@ func fromJSON(v any) any {
 		}
 		return dec(strconv.FormatFloat(x, 'f', -1, 64))
 	case map[string]any:
+		// A decoded object has lost its key order: sorting the keys keeps what is stored, and so every
+		// later answer that shows it, the same from run to run.
 		o := make(obj, 0, len(x))
-		for k, f := range x {
-			o = append(o, kv{k, fromJSON(f)})
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			o = append(o, kv{k, fromJSON(x[k])})
 		}
 		return o
 	case []any:

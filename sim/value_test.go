@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,4 +197,24 @@ func jsonStringBytewise(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// TestFromJSONKeepsAStableKeyOrder: a written record (say, an invoice line sent through the API) is stored
+// from a decoded map, whose iteration order Go randomises; what is stored, and so every later answer, must
+// not depend on it.
+func TestFromJSONKeepsAStableKeyOrder(t *testing.T) {
+	body := map[string]any{"total": json.Number("1.50"), "description": "Desk", "account": map[string]any{"id": json.Number("3"), "code": "X"}, "line-num": json.Number("1")}
+	for range 20 {
+		o := fromJSON(body).(obj)
+		var keys []string
+		for _, f := range o {
+			keys = append(keys, f.k)
+		}
+		if want := []string{"account", "description", "line-num", "total"}; !slices.Equal(keys, want) {
+			t.Fatalf("keys %v, want %v", keys, want)
+		}
+		if acct := o[0].v.(obj); acct[0].k != "code" || acct[1].k != "id" {
+			t.Fatalf("nested keys %v", acct)
+		}
+	}
 }
