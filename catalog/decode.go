@@ -222,8 +222,21 @@ var seenPool = sync.Pool{New: func() any { return &seenValues{seed: maphash.Make
 // seenKind maps the column types whose values come from strings onto seenValues.slots.
 var seenKind = [JSON + 1]int{String: 0, Decimal: 1, Timestamp: 2, JSON: 3}
 
-func (c *seenValues) slot(t Type, b []byte) *seenValue {
-	return &c.slots[seenKind[t]][maphash.Bytes(c.seed, b)%seenSlots]
+// find returns the value remembered for b in a column of type t, or else the slot to remember it in (nil
+// when b is too long to be worth it).
+func (c *seenValues) find(t Type, b []byte) (hit any, slot *seenValue) {
+	limit := maxSeenLen
+	if t == JSON {
+		limit = maxSeenJSON
+	}
+	if len(b) > limit {
+		return nil, nil
+	}
+	sv := &c.slots[seenKind[t]][maphash.Bytes(c.seed, b)%seenSlots]
+	if sv.val != nil && sv.key == string(b) {
+		return sv.val, nil
+	}
+	return nil, sv
 }
 
 // kidRows is what a record holds of one child table.
@@ -483,12 +496,10 @@ func (d *pageDecoder) scalar(vals []any, errs []error, cols []ccol, sl *slot, c 
 		if err != nil {
 			return true, err
 		}
-		var sv *seenValue
-		if len(b) <= maxSeenLen {
-			if sv = d.seen.slot(typ, b); sv.val != nil && sv.key == string(b) {
-				vals[i], errs[i] = sv.val, nil
-				return true, nil
-			}
+		hit, sv := d.seen.find(typ, b)
+		if hit != nil {
+			vals[i], errs[i] = hit, nil
+			return true, nil
 		}
 		str := string(b)
 		d.assign(vals, errs, cols, sl, str)
@@ -503,12 +514,10 @@ func (d *pageDecoder) scalar(vals []any, errs []error, cols []ccol, sl *slot, c 
 		if err != nil {
 			return true, err
 		}
-		var sv *seenValue
-		if len(raw) <= maxSeenJSON {
-			if sv = d.seen.slot(typ, raw); sv.val != nil && sv.key == string(raw) {
-				vals[i], errs[i] = sv.val, nil
-				return true, nil
-			}
+		hit, sv := d.seen.find(typ, raw)
+		if hit != nil {
+			vals[i], errs[i] = hit, nil
+			return true, nil
 		}
 		if d.again == nil {
 			d.again = jsonscan.New(nil)

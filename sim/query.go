@@ -287,9 +287,7 @@ func (f *filter) matchState(t *table, id int64, r *rec, loc *time.Location) (boo
 	default:
 		typed = false
 	}
-	switch f.op {
-	case "", "not_eq", "gt", "lt", "gt_or_eq", "lt_or_eq":
-	default:
+	if _, known := ordered(f.op, 0); !known {
 		typed = false
 	}
 	if !typed {
@@ -306,20 +304,8 @@ func (f *filter) matchState(t *table, id int64, r *rec, loc *time.Location) (boo
 	if err != nil {
 		return false, err
 	}
-	c := cmpInt(n, vs[0])
-	switch f.op {
-	case "":
-		return c == 0, nil
-	case "not_eq":
-		return c != 0, nil
-	case "gt":
-		return c > 0, nil
-	case "lt":
-		return c < 0, nil
-	case "gt_or_eq":
-		return c >= 0, nil
-	}
-	return c <= 0, nil // lt_or_eq
+	holds, _ := ordered(f.op, cmpInt(n, vs[0])) // known: checked above
+	return holds, nil
 }
 
 // leaves collects the values a path reaches; collections match when any element does.
@@ -496,21 +482,31 @@ func (f *filter) match(v any, loc *time.Location) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	switch f.op {
-	case "":
-		return c == 0, nil
-	case "not_eq":
-		return c != 0, nil
-	case "gt":
-		return c > 0, nil
-	case "lt":
-		return c < 0, nil
-	case "gt_or_eq":
-		return c >= 0, nil
-	case "lt_or_eq":
-		return c <= 0, nil
+	holds, known := ordered(f.op, c)
+	if !known {
+		return false, bad("unknown operator %q", f.op)
 	}
-	return false, bad("unknown operator %q", f.op)
+	return holds, nil
+}
+
+// ordered says whether c, the sign of comparing a value with the filter's, satisfies the comparison
+// operator op; known is false for an operator that is not one.
+func ordered(op string, c int) (holds, known bool) {
+	switch op {
+	case "":
+		return c == 0, true
+	case "not_eq":
+		return c != 0, true
+	case "gt":
+		return c > 0, true
+	case "lt":
+		return c < 0, true
+	case "gt_or_eq":
+		return c >= 0, true
+	case "lt_or_eq":
+		return c <= 0, true
+	}
+	return false, false
 }
 
 func plainValue(v any) any {

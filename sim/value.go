@@ -327,8 +327,10 @@ func needsEscape8(x uint64) bool {
 		hasZeroByte(x^'<'*ones) || hasZeroByte(x^'>'*ones) || hasZeroByte(x^'&'*ones)
 }
 
-func jsonString(b []byte, s string) []byte {
-	b = append(b, '"')
+func jsonString(b []byte, s string) []byte { return appendQuoted(b, s, safeWords(s)) }
+
+// safeWords is how many leading bytes of s, in whole eight-byte words, need no escaping.
+func safeWords(s string) int {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
@@ -337,6 +339,12 @@ func jsonString(b []byte, s string) []byte {
 			break
 		}
 	}
+	return i
+}
+
+// appendQuoted appends s as a JSON string, its first i bytes known to need no escaping.
+func appendQuoted(b []byte, s string, i int) []byte {
+	b = append(b, '"')
 	for i < len(s) && jsonSafe[s[i]] {
 		i++
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 )
 
 func TestFixed(t *testing.T) {
@@ -139,64 +138,13 @@ func TestJSONStringWordwise(t *testing.T) {
 			for c := 0; c < 256; c++ {
 				s := []byte(strings.Repeat("abcdefgh", 3)[:n])
 				s[pos] = byte(c)
-				got, want := jsonString(nil, string(s)), jsonStringBytewise(nil, string(s))
+				got, want := jsonString(nil, string(s)), appendQuoted(nil, string(s), 0) // no word skipped: byte by byte
 				if !bytes.Equal(got, want) {
 					t.Fatalf("jsonString(%q) = %s, want %s", s, got, want)
 				}
 			}
 		}
 	}
-}
-
-// jsonStringBytewise is jsonString without the word-at-a-time scan, as the reference.
-func jsonStringBytewise(b []byte, s string) []byte {
-	b = append(b, '"')
-	i := 0
-	for i < len(s) && jsonSafe[s[i]] {
-		i++
-	}
-	if i == len(s) { // the common case: nothing to escape
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	b = append(b, s[:i]...)
-	start := i
-	for i < len(s) {
-		c := s[i]
-		if jsonSafe[c] {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // TestFromJSONKeepsAStableKeyOrder: a written record (say, an invoice line sent through the API) is stored

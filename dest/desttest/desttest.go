@@ -705,16 +705,22 @@ var badPages = map[string]func(p *dest.Page){
 	"a malformed decimal":            func(p *dest.Page) { Set(p.Rows[1], invoiceCols, "total", "12,50") },
 }
 
-func testBadRows(t *testing.T, ctx context.Context, d dest.Destination) {
-	seed(t, d)
+// refuseEach writes every page of badPages, each of which must be refused, and calls after with its name.
+func refuseEach(t *testing.T, ctx context.Context, d dest.Destination, after func(what string)) {
+	t.Helper()
 	for name, spoil := range badPages {
 		p := changingPage()
 		spoil(p)
 		if _, err := d.WritePage(ctx, p); err == nil {
 			t.Errorf("a page with %s was accepted", name)
 		}
-		assertUnchanged(t, d, "a page with "+name)
+		after("a page with " + name)
 	}
+}
+
+func testBadRows(t *testing.T, ctx context.Context, d dest.Destination) {
+	seed(t, d)
+	refuseEach(t, ctx, d, func(what string) { assertUnchanged(t, d, what) })
 }
 
 // testRefusedThenGood writes the refused pages of testBadRows back to back, nothing read in between, then a
@@ -722,13 +728,7 @@ func testBadRows(t *testing.T, ctx context.Context, d dest.Destination) {
 // cell of a refused page back, or the good page's values come out shifted or mixed with the refused ones.
 func testRefusedThenGood(t *testing.T, ctx context.Context, d dest.Destination) {
 	seed(t, d)
-	for name, spoil := range badPages {
-		p := changingPage()
-		spoil(p)
-		if _, err := d.WritePage(ctx, p); err == nil {
-			t.Errorf("a page with %s was accepted", name)
-		}
-	}
+	refuseEach(t, ctx, d, func(string) {}) // nothing read between them
 	mustWrite(t, d, changingPage())
 	invoices := byID(t, d, "invoices")
 	for id, total := range map[int64]string{1: "1.00", 2: "200.50", 3: "300.50"} {
