@@ -9,6 +9,7 @@
 package pgtest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,8 +39,8 @@ const EnvDSN = "COUPA_TEST_PG_DSN"
 // password: a server with trust authentication would accept anything.
 const Password = "pgtest-secret"
 
-// binDir is where Debian puts PostgreSQL 15; PATH is the fallback.
-const binDir = "/usr/lib/postgresql/15/bin"
+// binDirs is where Debian puts each PostgreSQL major version; the newest installed wins, PATH is the fallback.
+const binDirs = "/usr/lib/postgresql/*/bin"
 
 var (
 	mu       sync.Mutex
@@ -205,17 +207,24 @@ func exec1(ctx context.Context, dsn, sql string) error {
 	return err
 }
 
-// tool finds a PostgreSQL binary in the Debian location, else on PATH.
+// tool finds a PostgreSQL binary in Debian's location for the newest version installed, else on PATH.
 func tool(name string) (string, error) {
-	p := filepath.Join(binDir, name)
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
+	found, _ := filepath.Glob(filepath.Join(binDirs, name))
+	slices.SortFunc(found, func(a, b string) int { return cmp.Compare(pgMajor(a), pgMajor(b)) })
+	if len(found) > 0 {
+		return found[len(found)-1], nil
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("PostgreSQL %s not found in %s nor on PATH: install postgresql-15 or set %s", name, binDir, EnvDSN)
+		return "", fmt.Errorf("PostgreSQL %s not found in %s nor on PATH: install postgresql (./test.sh does) or set %s", name, binDirs, EnvDSN)
 	}
 	return p, nil
+}
+
+// pgMajor reads the version out of /usr/lib/postgresql/N/bin/tool, so that 16 sorts after 9.
+func pgMajor(path string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(path))))
+	return n
 }
 
 // credential returns the account to run PostgreSQL as: initdb and postgres refuse to run as root.
