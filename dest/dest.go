@@ -1,5 +1,5 @@
 // Package dest defines the Destination every warehouse backend implements (dest/sqlite, dest/postgres,
-// dest/parquet) and the contract tests they all must pass. Backends live in one small package each.
+// dest/parquet, one small package each, registered for Open by URL) and the contract tests they all pass.
 package dest
 
 import (
