@@ -145,14 +145,22 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (Destination, 
 	if err != nil {
 		return nil, err
 	}
+	return u.Open(ctx, opts...)
+}
+
+// Open opens u, as Open does the URL it was parsed from: a caller that checked a URL long before opening
+// it (a command line, before it connects anywhere) keeps the URL rather than the string.
+func (u URL) Open(ctx context.Context, opts ...OpenOption) (Destination, error) {
 	registry.mu.RLock()
+	i := slices.IndexFunc(registry.backends, func(b *Backend) bool { return b.Name == u.Backend })
 	var b *Backend
-	for _, r := range registry.backends {
-		if r.Name == u.Backend {
-			b = r
-		}
+	if i >= 0 {
+		b = registry.backends[i]
 	}
 	registry.mu.RUnlock()
+	if b == nil {
+		return nil, fmt.Errorf("no destination backend %q is registered", u.Backend)
+	}
 	c := &OpenConfig{}
 	for _, o := range opts {
 		o(c)

@@ -87,6 +87,12 @@ func TestOpenPassesOptions(t *testing.T) {
 		!strings.Contains(err.Error(), "option of the zfake destination") {
 		t.Errorf("an option of another backend: %v", err)
 	}
+	if _, err := (URL{Backend: "nofake", Target: "t"}).Open(context.Background()); err == nil {
+		t.Error("a URL of no registered backend opened")
+	}
+	if d, err := (URL{Backend: "afake", Target: "t"}).Open(context.Background()); err != nil || d.(*opened).target != "t" {
+		t.Errorf("URL.Open = %+v, %v", d, err)
+	}
 	var ue *URLError
 	if _, err := Open(context.Background(), "afake:"); !errors.As(err, &ue) {
 		t.Errorf("Open of a bad URL = %v, want a *URLError", err)
