@@ -13,9 +13,7 @@ import (
 	"github.com/coupa-connector/coupa-connector/internal/pgtest"
 
 	"github.com/coupa-connector/coupa-connector/dest"
-	"github.com/coupa-connector/coupa-connector/dest/parquet"
-	"github.com/coupa-connector/coupa-connector/dest/postgres"
-	"github.com/coupa-connector/coupa-connector/dest/sqlite"
+	_ "github.com/coupa-connector/coupa-connector/dest/all" // the backends freshTargets names
 )
 
 // destKinds are the destinations this harness can open.
@@ -47,44 +45,51 @@ func (d *openedDest) Close() error {
 	return err
 }
 
-// openDest opens an empty destination of kind.
-func openDest(ctx context.Context, kind string) (*openedDest, error) {
-	switch kind {
-	case "sqlite":
-		return inTempDir(kind, func(dir string) (dest.Destination, error) {
-			return sqlite.Open(filepath.Join(dir, "bench.db"), dest.Options{})
-		})
-	case "parquet":
-		return inTempDir(kind, func(dir string) (dest.Destination, error) {
-			return parquet.Open(filepath.Join(dir, "lake"), dest.Options{})
-		})
-	case "postgres":
-		dsn, drop, err := newPostgresDatabase()
-		if err != nil {
-			return nil, fmt.Errorf("postgres: %w", err)
-		}
-		db, err := postgres.Open(ctx, dsn, postgres.Options{})
-		if err != nil {
-			drop()
-			return nil, err
-		}
-		return &openedDest{Destination: db, kind: kind, cleanup: func() { drop() }}, nil
-	}
-	return nil, fmt.Errorf("unknown destination %q: use one of %s", kind, strings.Join(destKinds, ", "))
+// freshTargets make, for each of destKinds (the dest backend of that name), the target of a new, empty
+// destination and what removes it after the run.
+var freshTargets = map[string]func() (target string, cleanup func(), err error){
+	"sqlite":   inTempDir("bench.db"),
+	"parquet":  inTempDir("lake"),
+	"postgres": freshPostgres,
 }
 
-// inTempDir opens a destination that lives in a new temporary directory, removed on Close.
-func inTempDir(kind string, open func(dir string) (dest.Destination, error)) (*openedDest, error) {
-	dir, err := tempDir()
+// openDest opens an empty destination of kind, through dest's registry as `coupa sync` does. A URL is not
+// needed: the harness's PostgreSQL DSN is in keyword/value form, which has no scheme to be told by.
+func openDest(ctx context.Context, kind string) (*openedDest, error) {
+	fresh, ok := freshTargets[kind]
+	if !ok {
+		return nil, fmt.Errorf("unknown destination %q: use one of %s", kind, strings.Join(destKinds, ", "))
+	}
+	target, cleanup, err := fresh()
 	if err != nil {
 		return nil, err
 	}
-	d, err := open(dir)
+	d, err := dest.URL{Backend: kind, Target: target}.Open(ctx)
 	if err != nil {
-		os.RemoveAll(dir)
+		cleanup()
 		return nil, err
 	}
-	return &openedDest{Destination: d, kind: kind, cleanup: func() { os.RemoveAll(dir) }}, nil
+	return &openedDest{Destination: d, kind: kind, cleanup: cleanup}, nil
+}
+
+// inTempDir makes targets named name in a new temporary directory, removed on Close.
+func inTempDir(name string) func() (string, func(), error) {
+	return func() (string, func(), error) {
+		dir, err := tempDir()
+		if err != nil {
+			return "", nil, err
+		}
+		return filepath.Join(dir, name), func() { os.RemoveAll(dir) }, nil
+	}
+}
+
+// freshPostgres creates a new database on the harness's server.
+func freshPostgres() (string, func(), error) {
+	dsn, drop, err := newPostgresDatabase()
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres: %w", err)
+	}
+	return dsn, func() { drop() }, nil
 }
 
 // The throwaway PostgreSQL of this benchmark process: internal/pgtest's server, so that the figures

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/coupa-connector/coupa-connector/dest"
-	"github.com/coupa-connector/coupa-connector/dest/parquet"
+	_ "github.com/coupa-connector/coupa-connector/dest/all" // every backend, for dest.Parse
 	"github.com/coupa-connector/coupa-connector/dest/postgres"
-	"github.com/coupa-connector/coupa-connector/dest/sqlite"
 )
 
 // defaultDest is where `coupa sync` writes when --dest is not given.
@@ -18,7 +15,7 @@ const defaultDest = "sqlite:coupa.db"
 
 // destSpec is a parsed --dest value.
 type destSpec struct {
-	kind   string // sqlite | postgres | parquet
+	kind   string // the dest backend: sqlite | postgres | parquet
 	target string // file path, DSN or directory
 }
 
@@ -35,71 +32,33 @@ func (d destSpec) String() string {
 	return d.kind + ":" + d.target
 }
 
-const destHelp = "use sqlite:PATH, PATH.db, postgres://... or parquet:DIR"
-
-// parseDest reads --dest: sqlite:PATH | PATH.db (.sqlite, .sqlite3) | postgres://... | parquet:DIR.
+// parseDest reads --dest (sqlite:PATH | PATH.db (.sqlite, .sqlite3) | postgres://... | parquet:DIR, as the
+// backends register them) without opening anything; a URL no backend reads is a usage error.
 func parseDest(s string) (destSpec, error) {
-	s = strings.TrimSpace(s)
-	low := strings.ToLower(s)
-	switch {
-	case s == "":
-		return destSpec{}, usageError("--dest is empty: %s", destHelp)
-	case strings.HasPrefix(low, "sqlite:"):
-		p := strings.TrimPrefix(s[len("sqlite:"):], "//")
-		if p == "" {
-			return destSpec{}, usageError("--dest sqlite: needs a file path, e.g. sqlite:coupa.db")
-		}
-		return destSpec{kind: "sqlite", target: p}, nil
-	case strings.HasPrefix(low, "postgres://"), strings.HasPrefix(low, "postgresql://"):
-		return destSpec{kind: "postgres", target: s}, nil
-	case strings.HasPrefix(low, "parquet:"):
-		p := s[len("parquet:"):]
-		if p == "" {
-			return destSpec{}, usageError("--dest parquet: needs a directory, e.g. parquet:./warehouse")
-		}
-		return destSpec{kind: "parquet", target: p}, nil
-	case strings.HasSuffix(low, ".db"), strings.HasSuffix(low, ".sqlite"), strings.HasSuffix(low, ".sqlite3"):
-		return destSpec{kind: "sqlite", target: s}, nil
+	u, err := dest.Parse(s)
+	if ue := (*dest.URLError)(nil); errors.As(err, &ue) {
+		return destSpec{}, usageError("--dest %s", ue.Problem)
 	}
-	return destSpec{}, usageError("--dest %q is not a destination I know: %s", s, destHelp)
+	if err != nil {
+		return destSpec{}, err
+	}
+	return destSpec{kind: u.Backend, target: u.Target}, nil
 }
 
 // openDest opens the warehouse w names. mustExist refuses to create a new one (for `coupa state`).
 func openDest(ctx context.Context, w warehouseSpec, prefix string, mustExist bool) (dest.Destination, error) {
-	spec := w.destSpec
-	opts := dest.Options{Prefix: prefix}
-	switch spec.kind {
-	case "sqlite":
-		if mustExist {
-			if _, err := os.Stat(spec.target); err != nil {
-				return nil, fmt.Errorf("no warehouse at %s: run `coupa sync --dest sqlite:%s` first", spec.target, spec.target)
-			}
-		}
-		if dir := filepath.Dir(spec.target); dir != "" {
-			if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-				return nil, fmt.Errorf("cannot create %s: %s is not a directory", spec.target, dir)
-			}
-		}
-		db, err := sqlite.Open(spec.target, opts)
-		if err != nil {
-			return nil, err
-		}
-		return db, nil
-	case "postgres":
-		db, err := postgres.Open(ctx, spec.target, postgres.Options{Options: opts, Schema: w.pgSchema})
-		if err != nil {
-			return nil, err
-		}
-		return db, nil
-	case "parquet":
-		if mustExist {
-			if _, err := os.Stat(spec.target); err != nil {
-				return nil, fmt.Errorf("no warehouse at %s: run `coupa sync --dest parquet:%s` first", spec.target, spec.target)
-			}
-		}
-		return parquet.Open(spec.target, opts)
+	opts := []dest.OpenOption{dest.WithPrefix(prefix)}
+	if mustExist {
+		opts = append(opts, dest.MustExist())
 	}
-	return nil, fmt.Errorf("unknown destination kind %q", spec.kind)
+	if w.pgSchema != "" {
+		opts = append(opts, postgres.WithSchema(w.pgSchema))
+	}
+	d, err := dest.URL{Backend: w.kind, Target: w.target}.Open(ctx, opts...)
+	if errors.Is(err, dest.ErrNoWarehouse) {
+		return nil, fmt.Errorf("%w: run `coupa sync --dest %s` first", err, w.destSpec)
+	}
+	return d, err
 }
 
 // maxPGName is PostgreSQL's identifier limit (NAMEDATALEN-1). The server silently truncates a longer name, so
