@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/config"
 	"github.com/coupa-connector/coupa-connector/coupa"
-	"github.com/coupa-connector/coupa-connector/internal/config"
 )
 
 // resolveConnection merges flags, environment and config file without checking completeness, so that
