@@ -257,14 +257,11 @@ func parseGroupSpec(file string, n *yaml.Node) (*GroupSpec, error) {
 	return g, nil
 }
 
-// Step is one planned change.
+// Step is one planned change: the Diff it is expected to make and the Change that makes it.
 type Step struct {
-	UserID int64    `json:"user_id"`
-	Login  string   `json:"login"`
-	Kind   Kind     `json:"kind"`
-	Before []string `json:"before"`
-	After  []string `json:"after"`
-	Change Change   `json:"-"`
+	Diff
+	Kind   Kind   `json:"kind"`
+	Change Change `json:"-"`
 }
 
 // String shows the step as a diff line.
@@ -461,7 +458,7 @@ func MakePlan(m *Model, sp *Spec) (*Plan, error) {
 			if slices.Equal(cur.keys, n.keys) {
 				continue
 			}
-			st := Step{UserID: id, Login: d.user.Login, Kind: kind, Before: cur.display(), After: n.display(),
+			st := Step{Diff: Diff{UserID: id, Login: d.user.Login, Before: cur.display(), After: n.display()}, Kind: kind,
 				Change: Change{Kind: kind, Op: OpSet, Desired: refs, Expect: cur.keys}}
 			onlyRemoves := true
 			for _, k := range n.keys {
@@ -481,7 +478,7 @@ func MakePlan(m *Model, sp *Spec) (*Plan, error) {
 			if *d.active {
 				op, after = OpGrant, "active"
 			}
-			st := Step{UserID: id, Login: d.user.Login, Kind: KindActive, Before: cur.keys, After: []string{after},
+			st := Step{Diff: Diff{UserID: id, Login: d.user.Login, Before: cur.keys, After: []string{after}}, Kind: KindActive,
 				Change: Change{Kind: KindActive, Op: op, Expect: cur.keys}}
 			if *d.active {
 				enables = append(enables, st)

@@ -97,15 +97,21 @@ const (
 	ResultUnverified = "unverified"
 )
 
-// Outcome is what happened to one change.
-type Outcome struct {
+// Diff is one user's set of one kind (or their active state) before and after a change: what a plan's Step
+// proposes and an Outcome reports. Its JSON names are those of the audit log, which must stay readable.
+type Diff struct {
 	UserID int64    `json:"user_id"`
 	Login  string   `json:"login"`
-	Change string   `json:"change"`
 	Before []string `json:"before"`
 	After  []string `json:"after"`
-	Result string   `json:"result"`
-	Error  string   `json:"error,omitempty"`
+}
+
+// Outcome is what happened to one change.
+type Outcome struct {
+	Diff
+	Change string `json:"change"`
+	Result string `json:"result"`
+	Error  string `json:"error,omitempty"`
 }
 
 // ConcurrentChangeError is returned when a user's set changed between the read and the write.
@@ -297,7 +303,7 @@ func body(kind Kind, cur, n state) map[string]any {
 // Apply makes one change to the user with id userID and reports what happened. The error is non-nil when
 // the change was refused or failed; the Outcome is always returned and, unless DryRun, logged.
 func (p *Provisioner) Apply(ctx context.Context, userID int64, c Change) (*Outcome, error) {
-	out := &Outcome{UserID: userID, Change: c.String()}
+	out := &Outcome{Diff: Diff{UserID: userID}, Change: c.String()}
 	fail := func(result string, err error) (*Outcome, error) {
 		out.Result = result
 		out.Error = oneLine(err)
@@ -398,7 +404,7 @@ func (p *Provisioner) log(o *Outcome) {
 // login that already exists.
 func (p *Provisioner) CreateUser(ctx context.Context, body map[string]any) (*Outcome, error) {
 	login := str(body["login"])
-	out := &Outcome{Login: login, Change: "create user", Before: []string{}}
+	out := &Outcome{Diff: Diff{Login: login, Before: []string{}}, Change: "create user"}
 	var missing []string
 	for _, f := range requiredUserFields() {
 		if v, ok := body[f]; !ok || v == nil || v == "" {

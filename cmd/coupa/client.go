@@ -5,31 +5,16 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/config"
 	"github.com/coupa-connector/coupa-connector/coupa"
-	"github.com/coupa-connector/coupa-connector/internal/config"
 )
 
 // resolveConnection merges flags, environment and config file without checking completeness, so that
 // `config show` can display a half-configured connection.
 func (a *app) resolveConnection() (*config.Connection, error) {
-	g := a.global
-	return config.Resolve(config.Options{
-		Flags: config.Settings{
-			Host:             g.host,
-			ClientID:         g.clientID,
-			ClientSecret:     g.clientSecret,
-			ClientSecretFile: g.clientSecretFile,
-			Scopes:           config.SplitScopes(g.scopes),
-			APIKey:           g.apiKey,
-			CAFile:           g.caFile,
-			Proxy:            g.proxy,
-			Rate:             g.rate,
-			Burst:            g.burst,
-		},
-		ConfigPath: g.config,
-		Connection: g.connection,
-		Logger:     a.logger,
-	})
+	opts := a.global.conn
+	opts.Logger = a.logger
+	return config.Resolve(opts)
 }
 
 // connection is the effective, validated connection every command that talks to Coupa uses.
@@ -60,18 +45,10 @@ func newClientFor(c *config.Connection, scopes []string, a *app) (*coupa.Client,
 		scopes = c.Scopes
 	}
 	scopes = slices.Compact(slices.Sorted(slices.Values(scopes)))
-	client, err := coupa.New(coupa.Config{
-		Host:         c.Host,
-		ClientID:     c.ClientID,
-		ClientSecret: c.ClientSecret,
-		Scopes:       scopes,
-		APIKey:       c.APIKey,
-		Rate:         c.Rate,
-		Burst:        c.Burst,
-		CAFile:       c.CAFile,
-		Proxy:        c.Proxy,
-		Logger:       a.logger,
-	})
+	cfg := c.Config
+	cfg.Scopes = scopes
+	cfg.Logger = a.logger
+	client, err := coupa.New(cfg)
 	if err != nil {
 		return nil, libError(err)
 	}

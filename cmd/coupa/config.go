@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/coupa-connector/coupa-connector/internal/config"
+	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/config"
 )
 
 func init() { registerCommand(newConfigCmd) }

@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/output"
 	"github.com/coupa-connector/coupa-connector/coupa"
-	"github.com/coupa-connector/coupa-connector/internal/output"
 	"github.com/coupa-connector/coupa-connector/operate"
 )
 

@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/output"
+	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/progress"
 	"github.com/coupa-connector/coupa-connector/coupa"
-	"github.com/coupa-connector/coupa-connector/internal/output"
-	"github.com/coupa-connector/coupa-connector/internal/progress"
 	"github.com/coupa-connector/coupa-connector/operate"
 )
 

@@ -12,6 +12,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/config"
+	"github.com/coupa-connector/coupa-connector/coupa"
 )
 
 // Exit codes scripts can rely on.
@@ -50,24 +53,30 @@ type app struct {
 	logger         *slog.Logger
 }
 
-// globalFlags are the connection flags of every command; each has an environment variable and a
-// config-file key (flags win over env, env over the file).
+// globalFlags are the flags of every command. The connection flags bind straight into what config.Resolve
+// reads; each has an environment variable and a config-file key (flags win over env, env over the file).
 type globalFlags struct {
-	config           string
-	connection       string
-	host             string
-	clientID         string
-	clientSecret     string
-	clientSecretFile string
-	scopes           string
-	apiKey           string
-	caFile           string
-	proxy            string
-	rate             float64
-	burst            int
-	verbose          bool
-	quiet            bool
+	conn    config.Options
+	verbose bool
+	quiet   bool
 }
+
+// scopesFlag reads --scopes as a space- or comma-separated list, as COUPA_SCOPES and the file's scopes are.
+type scopesFlag struct{ scopes *[]string }
+
+func (f scopesFlag) String() string {
+	if f.scopes == nil {
+		return ""
+	}
+	return strings.Join(*f.scopes, " ")
+}
+
+func (f scopesFlag) Set(s string) error {
+	*f.scopes = config.SplitScopes(s)
+	return nil
+}
+
+func (scopesFlag) Type() string { return "string" }
 
 // commandBuilders are the subcommands; each command file registers its own in init.
 var commandBuilders []func(*app) *cobra.Command
@@ -116,25 +125,31 @@ Try it without a Coupa instance:
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	f := root.PersistentFlags()
-	g := &a.global
-	f.StringVar(&g.config, "config", "", "YAML config file (env COUPA_CONFIG)")
-	f.StringVar(&g.connection, "connection", "", "named connection in the config file (env COUPA_CONNECTION)")
-	f.StringVar(&g.host, "host", "", "Coupa instance, e.g. acme.coupahost.com (env COUPA_HOST)")
-	f.StringVar(&g.clientID, "client-id", "", "OAuth2 client id (env COUPA_CLIENT_ID)")
-	f.StringVar(&g.clientSecret, "client-secret", "", "OAuth2 client secret (env COUPA_CLIENT_SECRET; prefer the env or a file)")
-	f.StringVar(&g.clientSecretFile, "client-secret-file", "", "file holding the client secret (env COUPA_CLIENT_SECRET_FILE)")
-	f.StringVar(&g.scopes, "scopes", "", "space- or comma-separated scopes to request (env COUPA_SCOPES; default: what the command needs)")
-	f.StringVar(&g.apiKey, "api-key", "", "legacy X-COUPA-API-KEY (env COUPA_API_KEY; deprecated by Coupa)")
-	f.StringVar(&g.caFile, "ca-file", "", "PEM bundle of extra CAs to trust (env COUPA_CA_FILE)")
-	f.StringVar(&g.proxy, "proxy", "", "proxy URL (default: HTTPS_PROXY and friends)")
-	f.Float64Var(&g.rate, "rate", 0, "client-side requests per second (default 20; Coupa allows 25)")
-	f.IntVar(&g.burst, "burst", 0, "client-side request burst (default 15; Coupa allows 20)")
-	f.BoolVarP(&g.verbose, "verbose", "v", false, "log every request")
-	f.BoolVarP(&g.quiet, "quiet", "q", false, "log warnings and errors only")
+	bindConnectionFlags(root, &a.global.conn)
+	f.BoolVarP(&a.global.verbose, "verbose", "v", false, "log every request")
+	f.BoolVarP(&a.global.quiet, "quiet", "q", false, "log warnings and errors only")
 	for _, build := range commandBuilders {
 		root.AddCommand(build(a))
 	}
 	return root
+}
+
+// bindConnectionFlags binds the connection flags into opts: zero values mean "not given", so that the
+// environment and the config file still apply.
+func bindConnectionFlags(root *cobra.Command, opts *config.Options) {
+	f, s := root.PersistentFlags(), &opts.Flags
+	f.StringVar(&opts.ConfigPath, "config", "", "YAML config file (env COUPA_CONFIG)")
+	f.StringVar(&opts.Connection, "connection", "", "named connection in the config file (env COUPA_CONNECTION)")
+	f.StringVar(&s.Host, "host", "", "Coupa instance, e.g. acme.coupahost.com (env COUPA_HOST)")
+	f.StringVar(&s.ClientID, "client-id", "", "OAuth2 client id (env COUPA_CLIENT_ID)")
+	f.StringVar(&s.ClientSecret, "client-secret", "", "OAuth2 client secret (env COUPA_CLIENT_SECRET; prefer the env or a file)")
+	f.StringVar(&s.ClientSecretFile, "client-secret-file", "", "file holding the client secret (env COUPA_CLIENT_SECRET_FILE)")
+	f.Var(scopesFlag{&s.Scopes}, "scopes", "space- or comma-separated scopes to request (env COUPA_SCOPES; default: what the command needs)")
+	f.StringVar(&s.APIKey, "api-key", "", "legacy X-COUPA-API-KEY (env COUPA_API_KEY; deprecated by Coupa)")
+	f.StringVar(&s.CAFile, "ca-file", "", "PEM bundle of extra CAs to trust (env COUPA_CA_FILE)")
+	f.StringVar(&s.Proxy, "proxy", "", "proxy URL (default: HTTPS_PROXY and friends)")
+	f.Float64Var(&s.Rate, "rate", 0, fmt.Sprintf("client-side requests per second (default %v; Coupa allows 25)", coupa.DefaultRate))
+	f.IntVar(&s.Burst, "burst", 0, fmt.Sprintf("client-side request burst (default %d; Coupa allows 20)", coupa.DefaultBurst))
 }
 
 // run executes the CLI and maps errors to exit codes; it never prints a stack trace.

@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/progress"
 	"github.com/coupa-connector/coupa-connector/extract"
-	"github.com/coupa-connector/coupa-connector/internal/progress"
 )
 
 func init() { registerCommand(newSyncCmd) }

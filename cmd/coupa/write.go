@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/coupa-connector/coupa-connector/internal/progress"
+	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/progress"
 	"github.com/coupa-connector/coupa-connector/operate"
 )
 

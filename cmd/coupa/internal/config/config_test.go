@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/coupa-connector/coupa-connector/coupa"
 )
 
 // envMap is a fake environment; HOME points at an empty dir so the developer's own config never leaks in.
@@ -57,7 +59,7 @@ func TestPrecedenceFlagOverEnvOverFile(t *testing.T) {
 	path := writeFile(t, dir, "c.yaml", twoConnections, 0o600)
 	env := envMap(t, "PROD_SECRET", "file-secret", "SB_SECRET", "x",
 		EnvClientID, "env-id", EnvHost, "env.coupahost.com")
-	c, err := Resolve(Options{ConfigPath: path, LookupEnv: env, Flags: Settings{Host: "flag.coupahost.com"}})
+	c, err := Resolve(Options{ConfigPath: path, LookupEnv: env, Flags: Settings{Config: coupa.Config{Host: "flag.coupahost.com"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func TestDefaultsWithoutAnySource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Rate != DefaultRate || c.Burst != DefaultBurst || c.Sources[FieldRate] != SourceDefault {
+	if c.Rate != coupa.DefaultRate || c.Burst != coupa.DefaultBurst || c.Sources[FieldRate] != SourceDefault {
 		t.Errorf("rate/burst = %v/%d (%s), want defaults", c.Rate, c.Burst, c.Sources[FieldRate])
 	}
 	if _, ok := c.Sources[FieldHost]; ok || c.ConfigPath != "" {
@@ -259,7 +261,7 @@ func TestSecretFromEnvFileBeatsSecretInConfigFile(t *testing.T) {
 
 func TestValidateMessages(t *testing.T) {
 	caFile := writeFile(t, t.TempDir(), "ca.pem", "x", 0o600)
-	ok := Settings{Host: "acme.coupahost.com", ClientID: "id", ClientSecret: "sekret-123"}
+	ok := Settings{Config: coupa.Config{Host: "acme.coupahost.com", ClientID: "id", ClientSecret: "sekret-123"}}
 	for _, tc := range []struct {
 		name   string
 		mutate func(*Settings)

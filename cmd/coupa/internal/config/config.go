@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/coupa-connector/coupa-connector/coupa"
 )
 
 // Source says where the effective value of a setting came from.
@@ -39,13 +41,6 @@ const (
 	EnvCAFile           = "COUPA_CA_FILE"
 )
 
-// Defaults stay below Coupa's documented 25 requests/s with a burst of 20, so that another integration
-// sharing the instance still has headroom.
-const (
-	DefaultRate  = 20.0
-	DefaultBurst = 15
-)
-
 // Field keys, as used in the YAML file, in Sources and in error messages.
 const (
 	FieldHost             = "host"
@@ -65,17 +60,11 @@ var Fields = []string{FieldHost, FieldClientID, FieldClientSecret, FieldClientSe
 	FieldAPIKey, FieldCAFile, FieldProxy, FieldRate, FieldBurst}
 
 // Settings are the connection settings one source provides; a zero field means "not set by this source".
+// They are the client's own Config, of which a source sets what a user can (the Fields), and the file that
+// may hold the client secret instead.
 type Settings struct {
-	Host             string
-	ClientID         string
-	ClientSecret     string
+	coupa.Config
 	ClientSecretFile string
-	Scopes           []string
-	APIKey           string
-	CAFile           string
-	Proxy            string
-	Rate             float64
-	Burst            int
 }
 
 // Connection is the effective configuration of one Coupa connection.
@@ -90,7 +79,7 @@ type Connection struct {
 // Default is the configuration before any source is applied.
 func Default() *Connection {
 	return &Connection{
-		Settings: Settings{Rate: DefaultRate, Burst: DefaultBurst},
+		Settings: Settings{Config: coupa.Config{Rate: coupa.DefaultRate, Burst: coupa.DefaultBurst}},
 		Sources:  map[string]Source{FieldRate: SourceDefault, FieldBurst: SourceDefault},
 	}
 }
@@ -219,13 +208,15 @@ func defaultPathHint() string {
 
 func envSettings(opts *Options) Settings {
 	return Settings{
-		Host:             opts.env(EnvHost),
-		ClientID:         opts.env(EnvClientID),
-		ClientSecret:     opts.env(EnvClientSecret),
+		Config: coupa.Config{
+			Host:         opts.env(EnvHost),
+			ClientID:     opts.env(EnvClientID),
+			ClientSecret: opts.env(EnvClientSecret),
+			Scopes:       SplitScopes(opts.env(EnvScopes)),
+			APIKey:       opts.env(EnvAPIKey),
+			CAFile:       opts.env(EnvCAFile),
+		},
 		ClientSecretFile: opts.env(EnvClientSecretFile),
-		Scopes:           SplitScopes(opts.env(EnvScopes)),
-		APIKey:           opts.env(EnvAPIKey),
-		CAFile:           opts.env(EnvCAFile),
 	}
 }
 
@@ -363,10 +354,10 @@ func (c *Connection) Validate(log *slog.Logger) error {
 		}
 	}
 	if c.Rate <= 0 {
-		return fmt.Errorf("rate %v: must be a positive number of requests per second (default %v)", c.Rate, DefaultRate)
+		return fmt.Errorf("rate %v: must be a positive number of requests per second (default %v)", c.Rate, coupa.DefaultRate)
 	}
 	if c.Burst < 1 {
-		return fmt.Errorf("burst %d: must be at least 1 (default %d)", c.Burst, DefaultBurst)
+		return fmt.Errorf("burst %d: must be at least 1 (default %d)", c.Burst, coupa.DefaultBurst)
 	}
 	if c.Rate > 25 || c.Burst > 20 {
 		log.Warn(fmt.Sprintf("rate %v/s burst %d is above Coupa's documented limit (25/s, burst 20): expect throttling", c.Rate, c.Burst))

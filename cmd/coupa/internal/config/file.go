@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/coupa-connector/coupa-connector/coupa"
 )
 
 // File is a parsed config file: several named connections and an optional default.
@@ -64,9 +66,9 @@ func (s *scopeList) UnmarshalYAML(n *yaml.Node) error {
 }
 
 func (fc *FileConnection) settings() Settings {
-	return Settings{Host: fc.Host, ClientID: fc.ClientID, ClientSecret: fc.ClientSecret,
-		ClientSecretFile: fc.ClientSecretFile, Scopes: fc.Scopes, APIKey: fc.APIKey, CAFile: fc.CAFile,
-		Proxy: fc.Proxy, Rate: fc.Rate, Burst: fc.Burst}
+	return Settings{Config: coupa.Config{Host: fc.Host, ClientID: fc.ClientID, ClientSecret: fc.ClientSecret,
+		Scopes: fc.Scopes, APIKey: fc.APIKey, CAFile: fc.CAFile, Proxy: fc.Proxy, Rate: fc.Rate, Burst: fc.Burst},
+		ClientSecretFile: fc.ClientSecretFile}
 }
 
 // Names lists the connections in sorted order.
