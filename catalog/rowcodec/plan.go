@@ -24,9 +24,10 @@ type plan struct {
 }
 
 type ccol struct {
-	name string
-	path []string
-	typ  catalog.Type
+	name   string
+	dotted string   // the column's Path, for lookups in decoded records and for messages
+	path   []string // its keys, for the decoder's slots
+	typ    catalog.Type
 }
 
 type cchild struct {
@@ -51,7 +52,7 @@ func planOf(t *catalog.Table) *plan {
 func compile(columns []catalog.Column) []ccol {
 	out := make([]ccol, len(columns))
 	for i, col := range columns {
-		out[i] = ccol{name: col.Name, path: strings.Split(col.Path, "."), typ: col.Type}
+		out[i] = ccol{name: col.Name, dotted: col.Path, path: strings.Split(col.Path, "."), typ: col.Type}
 	}
 	return out
 }

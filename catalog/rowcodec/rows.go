@@ -1,13 +1,13 @@
 package rowcodec
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/coupa"
 )
 
 // Rows turns one API record into t's parent row and the child rows of each child table (see catalog.Layout).
@@ -114,52 +114,20 @@ func (cc *cchild) checkKeys(r catalog.Row, i int) error {
 func fill(vals []any, rec map[string]any, cols []ccol) error {
 	for i := range cols {
 		col := &cols[i]
-		raw, err := lookup(rec, col.path)
-		if err != nil {
-			return err
+		raw, notObject := coupa.Record(rec).Path(col.dotted)
+		if notObject != "" {
+			return fmt.Errorf("field %q: want an object, got %s", notObject, describe(raw))
 		}
 		if raw == nil {
 			continue
 		}
 		v, err := convert(raw, col.typ)
 		if err != nil {
-			return fmt.Errorf("field %q: %v", joinPath(col.path), err)
+			return fmt.Errorf("field %q: %v", col.dotted, err)
 		}
 		vals[i] = v
 	}
 	return nil
-}
-
-func lookup(rec map[string]any, path []string) (any, error) {
-	v, ok := rec[path[0]]
-	if len(path) == 1 || !ok || v == nil {
-		return v, nil
-	}
-	for i := 1; i < len(path); i++ {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("field %q: want an object, got %s", joinPath(path[:i]), describe(v))
-		}
-		v = m[path[i]]
-		if v == nil {
-			return nil, nil
-		}
-	}
-	return v, nil
-}
-
-func joinPath(path []string) string {
-	if len(path) == 1 {
-		return path[0]
-	}
-	var b bytes.Buffer
-	for i, s := range path {
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(s)
-	}
-	return b.String()
 }
 
 func extraOf(rec map[string]any, taken map[string]struct{}) (string, error) {

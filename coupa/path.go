@@ -1,0 +1,22 @@
+package coupa
+
+import "strings"
+
+// Path returns the value at a dotted path of keys ("supplier.name") in r, following nested objects; nil when
+// a key on the way is missing or null. A value on the way that is neither an object nor null ends the walk
+// early: Path returns that value, and notObject is the part of the path that led to it ("supplier"), empty
+// when the walk reached the end. Each caller decides what such a record of another shape means: absent
+// (a filter, a required field) or an error (a column that cannot be filled).
+func (r Record) Path(dotted string) (v any, notObject string) {
+	key, rest, more := strings.Cut(dotted, ".")
+	v = r[key]
+	for more && v != nil {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return v, dotted[:len(dotted)-len(rest)-1]
+		}
+		key, rest, more = strings.Cut(rest, ".")
+		v = m[key]
+	}
+	return v, ""
+}
