@@ -8,15 +8,25 @@ import "strings"
 // when the walk reached the end. Each caller decides what such a record of another shape means: absent
 // (a filter, a required field) or an error (a column that cannot be filled).
 func (r Record) Path(dotted string) (v any, notObject string) {
-	key, rest, more := strings.Cut(dotted, ".")
-	v = r[key]
-	for more && v != nil {
+	// The row decoder looks up every column of every record it is given as a map: the path is cut in
+	// place, never split into a slice.
+	end := strings.IndexByte(dotted, '.')
+	if end < 0 {
+		return r[dotted], ""
+	}
+	v = r[dotted[:end]]
+	for v != nil {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return v, dotted[:len(dotted)-len(rest)-1]
+			return v, dotted[:end]
 		}
-		key, rest, more = strings.Cut(rest, ".")
-		v = m[key]
+		rest := dotted[end+1:]
+		next := strings.IndexByte(rest, '.')
+		if next < 0 {
+			return m[rest], ""
+		}
+		v = m[rest[:next]]
+		end += 1 + next
 	}
-	return v, ""
+	return nil, ""
 }
