@@ -16,7 +16,7 @@ import (
 )
 
 func setupGoTest(fs *flag.FlagSet, c *common) func(context.Context) ([]*report, error) {
-	pkgs := fs.String("pkgs", "./coupa,./catalog,./dest/sqlite,./sim", "packages whose Benchmark functions run, comma-separated")
+	pkgs := fs.String("pkgs", "./coupa,./catalog/rowcodec,./dest/sqlite,./sim", "packages whose Benchmark functions run, comma-separated")
 	benchtime := fs.String("benchtime", "2s", "go test -benchtime")
 	bench := fs.String("bench", ".", "go test -bench pattern")
 	return func(ctx context.Context) ([]*report, error) {

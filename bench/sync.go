@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/catalog/rowcodec"
 	"github.com/coupa-connector/coupa-connector/coupa"
 	"github.com/coupa-connector/coupa-connector/dest"
 	"github.com/coupa-connector/coupa-connector/extract"
@@ -94,7 +95,7 @@ func syncSequentialOffset(ctx context.Context, c *coupa.Client, d dest.Destinati
 			}
 			page := &dest.Page{Table: t, Children: map[string][]catalog.Row{}, SyncedAt: time.Now().UTC()}
 			for _, rec := range recs {
-				row, children, err := t.Rows(rec)
+				row, children, err := rowcodec.Rows(t, rec)
 				if err != nil {
 					return err
 				}

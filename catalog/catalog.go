@@ -1,6 +1,6 @@
 // Package catalog describes the Coupa objects the connector knows and how each maps to warehouse tables:
-// endpoint, scope, keys, cursor, columns, child tables and capabilities, as data; and turns API records
-// into those tables' rows (Rows for one decoded record, DecodePage for a whole list answer).
+// endpoint, scope, keys, cursor, columns, child tables, capabilities and row layouts, as data.
+// It imports nothing of the project; package rowcodec turns API records into these tables' rows.
 package catalog
 
 import "time"
@@ -32,7 +32,7 @@ type Child struct {
 	Path      string   // key of the array in the parent record: "invoice-lines"; empty when Explode is set
 	ParentKey string   // column holding the parent's id: "invoice_id"
 	Key       []string // primary key columns, ParentKey included when the child has no id of its own
-	Columns   []Column // ParentKey is added by Rows; do not list it here
+	Columns   []Column // ParentKey is added by rowcodec; do not list it here
 	// Explode builds the child's records when they are not an array in the parent (user_licenses comes
 	// from the user's license booleans). Nil for ordinary array children.
 	Explode func(parent map[string]any) []map[string]any

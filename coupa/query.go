@@ -297,7 +297,7 @@ func (c *Client) ListPage(ctx context.Context, resource string, opts *ListOption
 
 // ListPageDecode fetches one page like ListPage but hands the body of the answer to decode instead of
 // making records of it, in the server's order: the sync reads its pages straight into rows
-// (catalog.Table.DecodePage). decode must copy what it keeps, since the buffer serves the next answer,
+// (rowcodec.DecodePage). decode must copy what it keeps, since the buffer serves the next answer,
 // and return only errors about the JSON itself: one wrapping io.ErrUnexpectedEOF (an answer cut short)
 // has the page asked for again, any other is reported as an answer that is not the expected JSON.
 func (c *Client) ListPageDecode(ctx context.Context, resource string, opts *ListOptions, decode func(body []byte) error) (*Response, error) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/catalog/rowcodec"
 	"github.com/coupa-connector/coupa-connector/coupa"
 	"github.com/coupa-connector/coupa-connector/dest"
 	"github.com/coupa-connector/coupa-connector/dest/parquet"
@@ -146,7 +147,7 @@ func BenchmarkSyncInvoices(b *testing.B) {
 }
 
 // BenchmarkDecodeSimPage is the client's share of a page: a 50-invoice answer of the simulator, fetched
-// once with a sync's fields projection, read into rows (catalog.Table.DecodePage).
+// once with a sync's fields projection, read into rows (rowcodec.DecodePage).
 func BenchmarkDecodeSimPage(b *testing.B) {
 	s, err := sim.New(sim.Options{Scale: 1000, Rate: -1})
 	if err != nil {
@@ -169,7 +170,7 @@ func BenchmarkDecodeSimPage(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if p, err := inv.DecodePage(body); err != nil || p.Len() != extract.PageSize {
+		if p, err := rowcodec.DecodePage(inv, body); err != nil || p.Len() != extract.PageSize {
 			b.Fatalf("decoded %v: %v", p, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/catalog/rowcodec"
 	"github.com/coupa-connector/coupa-connector/coupa"
 	"github.com/coupa-connector/coupa-connector/dest"
 )
@@ -371,8 +372,8 @@ func (r *tableRun) fetchPage(ctx context.Context, opts *coupa.ListOptions) (*cat
 	var bad error
 	_, err := r.e.cfg.Client.ListPageDecode(ctx, r.t.Resource, opts, func(body []byte) error {
 		var err error
-		rows, err = r.t.DecodePage(body)
-		if bad = nil; errors.Is(err, catalog.ErrBadRecord) {
+		rows, err = rowcodec.DecodePage(r.t, body)
+		if bad = nil; errors.Is(err, rowcodec.ErrBadRecord) {
 			bad, err = err, nil
 		}
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/coupa"
 )
 
 // Mode is what a run does with each row.
@@ -298,15 +299,9 @@ func describe(v any) string {
 // present reports a required dotted path with a non-empty value; an association given as an object by
 // any key (supplier: {name: ...}) counts for "supplier".
 func present(m map[string]any, path string) bool {
-	var v any = m
-	for _, seg := range strings.Split(path, ".") {
-		mm, ok := v.(map[string]any)
-		if !ok {
-			return false
-		}
-		if v, ok = mm[seg]; !ok {
-			return false
-		}
+	v, notObject := coupa.Record(m).Path(path)
+	if notObject != "" {
+		return false
 	}
 	switch x := v.(type) {
 	case nil:
@@ -321,13 +316,9 @@ func present(m map[string]any, path string) bool {
 
 // valueAt returns the scalar at a dotted path as text, "" when absent or not a scalar.
 func valueAt(m map[string]any, path string) string {
-	var v any = m
-	for _, seg := range strings.Split(path, ".") {
-		mm, ok := v.(map[string]any)
-		if !ok {
-			return ""
-		}
-		v = mm[seg]
+	v, notObject := coupa.Record(m).Path(path)
+	if notObject != "" {
+		return ""
 	}
 	switch x := v.(type) {
 	case string:

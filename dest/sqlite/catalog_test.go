@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/catalog/rowcodec"
 	"github.com/coupa-connector/coupa-connector/dest"
 )
 
 // TestRealCatalog prepares every table of the real catalog and writes through it a record as
-// catalog.Rows builds it, so that a catalog the warehouse cannot take (a reserved or duplicate column
+// rowcodec.Rows builds it, so that a catalog the warehouse cannot take (a reserved or duplicate column
 // name, a child without key) or rows it would refuse fail here rather than in a user's sync.
 func TestRealCatalog(t *testing.T) {
 	ctx := context.Background()
@@ -44,9 +45,9 @@ func TestRealCatalog(t *testing.T) {
 			}
 			rec[ch.Path] = []any{item}
 		}
-		row, kids, err := tbl.Rows(rec)
+		row, kids, err := rowcodec.Rows(tbl, rec)
 		if err != nil {
-			t.Errorf("%s: catalog.Rows: %v", tbl.Name, err)
+			t.Errorf("%s: rowcodec.Rows: %v", tbl.Name, err)
 			continue
 		}
 		p := &dest.Page{Table: tbl, Rows: []catalog.Row{row}, Children: kids}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/coupa"
 	"github.com/coupa-connector/coupa-connector/dest"
 )
 
@@ -206,17 +207,13 @@ func sortedKeys[V any](m map[int64]V) []int64 {
 	return ks
 }
 
-// at follows a dotted path of dashed keys through nested objects.
+// at follows a dotted path of dashed keys through nested objects; a record of another shape has nothing there.
 func at(rec map[string]any, path string) any {
-	var cur any = rec
-	for _, k := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[k]
+	v, notObject := coupa.Record(rec).Path(path)
+	if notObject != "" {
+		return nil
 	}
-	return cur
+	return v
 }
 
 // compare checks a warehouse value against the API value of a column of type typ; "" when equal.

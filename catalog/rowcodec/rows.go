@@ -1,20 +1,22 @@
-package catalog
+package rowcodec
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/coupa"
 )
 
-// Rows turns one API record into t's parent row and the child rows of each child table (see Layout).
+// Rows turns one API record into t's parent row and the child rows of each child table (see catalog.Layout).
 // rec is a record as decoded by a json.Decoder with UseNumber (numbers are json.Number; amounts and
 // datetimes are strings). A column the record lacks is nil; every top-level key no column or child takes
-// is kept in ColExtra as a JSON object (nil when there is none). A record without an id or without its
+// is kept in catalog.ColExtra as a JSON object (nil when there is none). A record without an id or without its
 // cursor value, or with a value that does not fit its column type, is an error naming table, id and field.
 // DecodePage gives the same rows straight from a list answer.
-func (t *Table) Rows(rec map[string]any) (Row, map[string][]Row, error) {
+func Rows(t *catalog.Table, rec map[string]any) (catalog.Row, map[string][]catalog.Row, error) {
 	p := planOf(t)
 	rawID, ok := rec["id"]
 	if !ok || rawID == nil {
@@ -28,7 +30,7 @@ func (t *Table) Rows(rec map[string]any) (Row, map[string][]Row, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("%s record with an empty \"id\": the API response is malformed", t.Name)
 	}
-	row := make(Row, len(p.layout))
+	row := make(catalog.Row, len(p.layout))
 	if err := fill(row, rec, p.cols); err != nil {
 		return nil, nil, fmt.Errorf("%s id %d: %v", t.Name, id, err)
 	}
@@ -48,7 +50,7 @@ func (t *Table) Rows(rec map[string]any) (Row, map[string][]Row, error) {
 	if len(p.children) == 0 {
 		return row, nil, nil
 	}
-	children := make(map[string][]Row, len(p.children))
+	children := make(map[string][]catalog.Row, len(p.children))
 	for i := range p.children {
 		cc := &p.children[i]
 		rows, err := childRows(cc, rec, id)
@@ -60,7 +62,7 @@ func (t *Table) Rows(rec map[string]any) (Row, map[string][]Row, error) {
 	return row, children, nil
 }
 
-func childRows(cc *cchild, rec map[string]any, parentID int64) ([]Row, error) {
+func childRows(cc *cchild, rec map[string]any, parentID int64) ([]catalog.Row, error) {
 	ch := cc.child
 	var items []map[string]any
 	if ch.Explode != nil {
@@ -83,9 +85,9 @@ func childRows(cc *cchild, rec map[string]any, parentID int64) ([]Row, error) {
 			items[i] = m
 		}
 	}
-	rows := make([]Row, 0, len(items))
+	rows := make([]catalog.Row, 0, len(items))
 	for i, item := range items {
-		r := make(Row, len(cc.cols)+1)
+		r := make(catalog.Row, len(cc.cols)+1)
 		if err := fill(r[1:], item, cc.cols); err != nil {
 			return nil, fmt.Errorf("item %d: %v", i, err)
 		}
@@ -99,7 +101,7 @@ func childRows(cc *cchild, rec map[string]any, parentID int64) ([]Row, error) {
 }
 
 // checkKeys refuses child row r (item i of its parent) when a key column is nil.
-func (cc *cchild) checkKeys(r Row, i int) error {
+func (cc *cchild) checkKeys(r catalog.Row, i int) error {
 	for j, k := range cc.keys {
 		if k < 0 || r[k] == nil {
 			return fmt.Errorf("item %d: key column %q is missing", i, cc.child.Key[j])
@@ -112,52 +114,20 @@ func (cc *cchild) checkKeys(r Row, i int) error {
 func fill(vals []any, rec map[string]any, cols []ccol) error {
 	for i := range cols {
 		col := &cols[i]
-		raw, err := lookup(rec, col.path)
-		if err != nil {
-			return err
+		raw, notObject := coupa.Record(rec).Path(col.dotted)
+		if notObject != "" {
+			return fmt.Errorf("field %q: want an object, got %s", notObject, describe(raw))
 		}
 		if raw == nil {
 			continue
 		}
 		v, err := convert(raw, col.typ)
 		if err != nil {
-			return fmt.Errorf("field %q: %v", joinPath(col.path), err)
+			return fmt.Errorf("field %q: %v", col.dotted, err)
 		}
 		vals[i] = v
 	}
 	return nil
-}
-
-func lookup(rec map[string]any, path []string) (any, error) {
-	v, ok := rec[path[0]]
-	if len(path) == 1 || !ok || v == nil {
-		return v, nil
-	}
-	for i := 1; i < len(path); i++ {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("field %q: want an object, got %s", joinPath(path[:i]), describe(v))
-		}
-		v = m[path[i]]
-		if v == nil {
-			return nil, nil
-		}
-	}
-	return v, nil
-}
-
-func joinPath(path []string) string {
-	if len(path) == 1 {
-		return path[0]
-	}
-	var b bytes.Buffer
-	for i, s := range path {
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(s)
-	}
-	return b.String()
 }
 
 func extraOf(rec map[string]any, taken map[string]struct{}) (string, error) {
@@ -171,19 +141,19 @@ func extraOf(rec map[string]any, taken map[string]struct{}) (string, error) {
 }
 
 // convert gives raw the Go type t names. Callers handle nil.
-func convert(raw any, t Type) (any, error) {
+func convert(raw any, t catalog.Type) (any, error) {
 	switch t {
-	case String:
+	case catalog.String:
 		return toString(raw)
-	case Int:
+	case catalog.Int:
 		return toInt(raw)
-	case Decimal:
+	case catalog.Decimal:
 		return toDecimal(raw)
-	case Bool:
+	case catalog.Bool:
 		return toBool(raw)
-	case Timestamp:
+	case catalog.Timestamp:
 		return toTime(raw)
-	case JSON:
+	case catalog.JSON:
 		return compactJSON(raw)
 	}
 	return nil, fmt.Errorf("unknown column type %d", t)

@@ -1,43 +1,15 @@
-package catalog
+package rowcodec
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"slices"
 	"sync"
 
+	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/internal/jsonscan"
 )
-
-// PageRows is one API list answer turned into a table's rows.
-type PageRows struct {
-	IDs      []int64          // the id of each parent row, in answer order
-	Rows     []Row            // parent rows, as Rows makes them
-	Children map[string][]Row // child table name -> the rows of every parent of the page
-}
-
-// Len is the number of records in the answer.
-func (p *PageRows) Len() int { return len(p.Rows) }
-
-// SortByID orders the parent rows by ascending id when they are not already (children need no order).
-func (p *PageRows) SortByID() {
-	if slices.IsSorted(p.IDs) {
-		return
-	}
-	idx := make([]int, len(p.IDs))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(p.IDs[a], p.IDs[b]) })
-	ids, rows := make([]int64, len(idx)), make([]Row, len(idx))
-	for i, j := range idx {
-		ids[i], rows[i] = p.IDs[j], p.Rows[j]
-	}
-	p.IDs, p.Rows = ids, rows
-}
 
 // ErrBadRecord is matched (errors.Is) by a DecodePage error about a record's content, the JSON itself being
 // fine: asking again would bring the same answer.
@@ -56,14 +28,14 @@ func (e badRecord) Is(target error) bool { return target == ErrBadRecord }
 // A malformed answer gives the scanner's error (wrapping io.ErrUnexpectedEOF when it is cut short); a record
 // whose content Rows would refuse gives an error wrapping ErrBadRecord, reported only once the whole answer
 // has been read, so that a cut answer is always recognised as such. data may be reused once it returns.
-func (t *Table) DecodePage(data []byte) (*PageRows, error) {
+func DecodePage(t *catalog.Table, data []byte) (*catalog.PageRows, error) {
 	p := planOf(t)
 	ss, ok := p.decodeSlots()
 	d := &pageDecoder{t: t, p: p, ss: ss, whole: !ok, s: jsonscan.New(data),
 		errs: make([]error, len(ss.cols)), kids: make([]kidRows, len(p.children)), next: make([]*slot, p.nslots),
 		seen: seenPool.Get().(*seenValues)}
 	defer seenPool.Put(d.seen)
-	out := &PageRows{Children: make(map[string][]Row, len(p.children))}
+	out := &catalog.PageRows{Children: make(map[string][]catalog.Row, len(p.children))}
 	err := d.s.List(func() error {
 		if d.bad != nil || d.unexpected != nil {
 			// The page is refused already: the rest is only read through, so that a cut answer is still
@@ -174,15 +146,15 @@ func takeID(ids *int) int {
 }
 
 type pageDecoder struct {
-	t     *Table
+	t     *catalog.Table
 	p     *plan
 	ss    slots
 	whole bool // records are decoded whole and converted by Rows (see decodeSlots)
 	s     *jsonscan.Scanner
-	vals  Row       // the row of the record being read
-	errs  []error   // per column of vals: why its value was refused (Rows reports the first, in column order)
-	kids  []kidRows // per child table: the rows of the record being read
-	bad   error     // the first bad record; the rest of the answer is only read through
+	vals  catalog.Row // the row of the record being read
+	errs  []error     // per column of vals: why its value was refused (Rows reports the first, in column order)
+	kids  []kidRows   // per child table: the rows of the record being read
+	bad   error       // the first bad record; the rest of the answer is only read through
 	// unexpected is the first list item that is not an object: malformed, but reported only once the
 	// whole answer is read, as encoding/json does, so that a cut answer is recognised as such.
 	unexpected error
@@ -220,13 +192,13 @@ const (
 var seenPool = sync.Pool{New: func() any { return &seenValues{seed: maphash.MakeSeed()} }}
 
 // seenKind maps the column types whose values come from strings onto seenValues.slots.
-var seenKind = [JSON + 1]int{String: 0, Decimal: 1, Timestamp: 2, JSON: 3}
+var seenKind = [catalog.JSON + 1]int{catalog.String: 0, catalog.Decimal: 1, catalog.Timestamp: 2, catalog.JSON: 3}
 
 // find returns the value remembered for b in a column of type t, or else the slot to remember it in (nil
 // when b is too long to be worth it).
-func (c *seenValues) find(t Type, b []byte) (hit any, slot *seenValue) {
+func (c *seenValues) find(t catalog.Type, b []byte) (hit any, slot *seenValue) {
 	limit := maxSeenLen
-	if t == JSON {
+	if t == catalog.JSON {
 		limit = maxSeenJSON
 	}
 	if len(b) > limit {
@@ -241,7 +213,7 @@ func (c *seenValues) find(t Type, b []byte) (hit any, slot *seenValue) {
 
 // kidRows is what a record holds of one child table.
 type kidRows struct {
-	rows     []Row
+	rows     []catalog.Row
 	itemErrs []error // per row: the first field refused, in column order
 	arrErr   error   // the array is not an array, or holds an item that is not an object
 	scratch  []error // the per-column errors of the item being read
@@ -252,7 +224,7 @@ func (k *kidRows) reset() {
 }
 
 // record reads one list item into a parent row (and the children in d.kids). Content errors go to d.bad.
-func (d *pageDecoder) record() (Row, int64, error) {
+func (d *pageDecoder) record() (catalog.Row, int64, error) {
 	ss := d.ss
 	for i := range d.kids {
 		d.kids[i].reset()
@@ -272,7 +244,7 @@ func (d *pageDecoder) record() (Row, int64, error) {
 			return nil, 0, err
 		}
 		m, _ := v.(map[string]any)
-		row, children, err := d.t.Rows(m)
+		row, children, err := Rows(d.t, m)
 		if err != nil {
 			d.fail(err)
 			return nil, 0, nil
@@ -283,7 +255,7 @@ func (d *pageDecoder) record() (Row, int64, error) {
 		idv, _ := toInt(m["id"]) // Rows has checked it
 		return row, idv.(int64), nil
 	}
-	d.vals = make(Row, len(d.p.layout))
+	d.vals = make(catalog.Row, len(d.p.layout))
 	clear(d.errs)
 	d.ex = nil
 	var rawID any
@@ -291,7 +263,7 @@ func (d *pageDecoder) record() (Row, int64, error) {
 	err := d.members(ss.top, ss.head, func(kb []byte, sl *slot) error {
 		isID := string(kb) == "id"
 		switch {
-		case isID && (sl == nil || len(sl.cols) == 1 && sl.sub == nil && ss.cols[sl.cols[0]].typ == Int):
+		case isID && (sl == nil || len(sl.cols) == 1 && sl.sub == nil && ss.cols[sl.cols[0]].typ == catalog.Int):
 			// The id is read apart, as Rows does, to tell a missing id from a bad one; the usual small
 			// integer is boxed once, for the check and the column both.
 			if c, _ := d.s.Peek(); c == '-' || c >= '0' && c <= '9' {
@@ -359,7 +331,7 @@ func (d *pageDecoder) fail(err error) {
 
 // finish builds the parent row of the record just read and attaches its children, with the checks and
 // messages of Rows.
-func (d *pageDecoder) finish(ss slots, rawID any, idSeen bool) (Row, int64, error) {
+func (d *pageDecoder) finish(ss slots, rawID any, idSeen bool) (catalog.Row, int64, error) {
 	name := d.t.Name
 	if !idSeen || rawID == nil {
 		return nil, 0, fmt.Errorf("%s record without \"id\": the API response is malformed", name)
@@ -475,7 +447,7 @@ func (d *pageDecoder) scalar(vals []any, errs []error, cols []ccol, sl *slot, c 
 	i := sl.cols[0]
 	typ := cols[i].typ
 	switch {
-	case typ == Int && (c == '-' || c >= '0' && c <= '9'):
+	case typ == catalog.Int && (c == '-' || c >= '0' && c <= '9'):
 		b, err := d.s.NumberBytes()
 		if err != nil {
 			return true, err
@@ -486,8 +458,8 @@ func (d *pageDecoder) scalar(vals []any, errs []error, cols []ccol, sl *slot, c 
 		}
 		d.assign(vals, errs, cols, sl, json.Number(b))
 		return true, nil
-	case (typ == String || typ == Decimal || typ == Timestamp) && c == '"',
-		typ == String && (c == '-' || c >= '0' && c <= '9'):
+	case (typ == catalog.String || typ == catalog.Decimal || typ == catalog.Timestamp) && c == '"',
+		typ == catalog.String && (c == '-' || c >= '0' && c <= '9'):
 		read := d.s.StrBytes
 		if c != '"' {
 			read = d.s.NumberBytes // a number in a text column is kept as written, as toString keeps it
@@ -507,7 +479,7 @@ func (d *pageDecoder) scalar(vals []any, errs []error, cols []ccol, sl *slot, c 
 			*sv = seenValue{str, v}
 		}
 		return true, nil
-	case typ == JSON && (c == '{' || c == '['):
+	case typ == catalog.JSON && (c == '{' || c == '['):
 		// The column holds the value re-encoded, and the same bytes always give the same text: a repeat
 		// is recognised by its bytes, without building the map again.
 		raw, err := d.s.SkipRaw()
@@ -625,7 +597,7 @@ func (d *pageDecoder) childArray(sl *slot, cc *cchild, k *kidRows) error {
 			}
 			return err
 		}
-		r := make(Row, len(cc.cols)+1)
+		r := make(catalog.Row, len(cc.cols)+1)
 		vals, errs := r[1:], k.scratch // r[0] is the parent key, set by finish
 		clear(errs)
 		err := d.members(cc.slots.top, cc.slots.head, func(_ []byte, sub *slot) error {

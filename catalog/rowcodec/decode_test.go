@@ -1,4 +1,4 @@
-package catalog
+package rowcodec
 
 import (
 	"bytes"
@@ -13,13 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/internal/jsonscan"
 )
 
 // referencePage is what DecodePage must equal: every record decoded by encoding/json with UseNumber into a
 // map (as the client's generic decoder does, which is held to encoding/json by its own tests), then Rows.
 // jsonErr reports an answer that is not a JSON list; recErr the first record Rows refuses.
-func referencePage(tb testing.TB, tab *Table, data []byte) (out *PageRows, jsonErr, recErr error) {
+func referencePage(tb testing.TB, tab *catalog.Table, data []byte) (out *catalog.PageRows, jsonErr, recErr error) {
 	tb.Helper()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -30,9 +31,9 @@ func referencePage(tb testing.TB, tab *Table, data []byte) (out *PageRows, jsonE
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("trailing data"), nil
 	}
-	out = &PageRows{Children: map[string][]Row{}}
+	out = &catalog.PageRows{Children: map[string][]catalog.Row{}}
 	for _, rec := range recs {
-		row, children, err := tab.Rows(rec)
+		row, children, err := Rows(tab, rec)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -49,10 +50,10 @@ func referencePage(tb testing.TB, tab *Table, data []byte) (out *PageRows, jsonE
 // checkAgainstReference decodes data both ways and fails on any difference: both refuse malformed JSON
 // (DecodePage never calling that a bad record), both refuse the same pages' records, and otherwise the
 // rows are deeply equal.
-func checkAgainstReference(t *testing.T, tab *Table, data []byte) (ok bool) {
+func checkAgainstReference(t *testing.T, tab *catalog.Table, data []byte) (ok bool) {
 	t.Helper()
 	want, jsonErr, recErr := referencePage(t, tab, data)
-	got, err := tab.DecodePage(data)
+	got, err := DecodePage(tab, data)
 	switch {
 	case jsonErr != nil:
 		if err == nil || errors.Is(err, ErrBadRecord) {
@@ -88,7 +89,7 @@ type recordGen struct {
 	faulty bool
 }
 
-func (g *recordGen) value(typ Type) any {
+func (g *recordGen) value(typ catalog.Type) any {
 	r := g.r.IntN(100)
 	switch {
 	case r < 10:
@@ -97,17 +98,17 @@ func (g *recordGen) value(typ Type) any {
 		return []any{"x", json.Number("1"), true, map[string]any{}, "not a value", json.Number("1.5e3")}[g.r.IntN(6)]
 	}
 	switch typ {
-	case String:
+	case catalog.String:
 		return []any{"plain", "Zürich & \"Söhne\"\n", "", json.Number("42"), true}[g.r.IntN(5)]
-	case Int:
+	case catalog.Int:
 		return []any{json.Number(fmt.Sprint(g.r.Int64N(1 << 40))), fmt.Sprint(g.r.IntN(1000)), json.Number("-7"), ""}[g.r.IntN(4)]
-	case Decimal:
+	case catalog.Decimal:
 		return []any{"1234.5678", json.Number("12.50"), "-0.01", "", "+3"}[g.r.IntN(5)]
-	case Bool:
+	case catalog.Bool:
 		return []any{true, false, "true", "false", ""}[g.r.IntN(5)]
-	case Timestamp:
+	case catalog.Timestamp:
 		return []any{"2024-04-01T02:16:48+03:00", "2016-10-07T06:59:46-07:00", "2024-05-01", "2024-04-01T02:16:48.5+03:00Z", ""}[g.r.IntN(5)]
-	case JSON:
+	case catalog.JSON:
 		return []any{map[string]any{"cost-center": "CC-1", "n": json.Number("1.50"), "o": map[string]any{"a": []any{nil, true}}},
 			map[string]any{}, "text", []any{json.Number("1")}}[g.r.IntN(4)]
 	}
@@ -131,7 +132,7 @@ func put(m map[string]any, path []string, v any) {
 }
 
 // object makes the record of cols; the key columns are set on pages that are not faulty.
-func (g *recordGen) object(cols []Column, keys []string, id int64) map[string]any {
+func (g *recordGen) object(cols []catalog.Column, keys []string, id int64) map[string]any {
 	m := map[string]any{}
 	for _, col := range cols {
 		path := strings.Split(col.Path, ".")
@@ -142,7 +143,7 @@ func (g *recordGen) object(cols []Column, keys []string, id int64) map[string]an
 		case col.Path == "id":
 			m["id"] = json.Number(fmt.Sprint(id))
 		case !g.faulty && slices.Contains(keys, col.Name):
-			put(m, path, map[Type]any{Int: json.Number(fmt.Sprint(g.r.IntN(1000))), String: "key"}[col.Type])
+			put(m, path, map[catalog.Type]any{catalog.Int: json.Number(fmt.Sprint(g.r.IntN(1000))), catalog.String: "key"}[col.Type])
 		case g.r.IntN(10) == 0:
 			// missing
 		default:
@@ -153,12 +154,12 @@ func (g *recordGen) object(cols []Column, keys []string, id int64) map[string]an
 		}
 	}
 	if g.r.IntN(4) == 0 {
-		m["some-new-field"] = g.value(JSON)
+		m["some-new-field"] = g.value(catalog.JSON)
 	}
 	return m
 }
 
-func (g *recordGen) record(tab *Table, id int64) map[string]any {
+func (g *recordGen) record(tab *catalog.Table, id int64) map[string]any {
 	rec := g.object(tab.Columns, nil, id)
 	if !g.faulty {
 		rec[tab.Cursor] = "2024-04-01T02:16:48+03:00"
@@ -195,7 +196,7 @@ func (g *recordGen) record(tab *Table, id int64) map[string]any {
 // table of the catalog.
 func TestDecodePageMatchesRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, tab := range All() {
+	for _, tab := range catalog.All() {
 		decoded := 0
 		for i := range 60 {
 			g := &recordGen{r: r, faulty: i%3 == 2}
@@ -223,11 +224,11 @@ func TestDecodePageMatchesRows(t *testing.T) {
 // TestDecodePageEdges covers what json.Marshal cannot produce or random pages rarely do: repeated keys,
 // escaped keys, nulls where objects are expected, list answers that are null or empty.
 func TestDecodePageEdges(t *testing.T) {
-	inv, _ := Lookup("invoices")
-	users, _ := Lookup("users")
+	inv, _ := catalog.Lookup("invoices")
+	users, _ := catalog.Lookup("users")
 	base := `"updated-at":"2024-04-01T02:16:48+03:00"`
 	cases := []struct {
-		tab  *Table
+		tab  *catalog.Table
 		data string
 	}{
 		{inv, `null`},
@@ -288,7 +289,7 @@ func TestDecodePageEdges(t *testing.T) {
 
 // TestDecodePageErrorsMatchRows: a record with one fault gets the very message Rows gives.
 func TestDecodePageErrorsMatchRows(t *testing.T) {
-	inv, _ := Lookup("invoices")
+	inv, _ := catalog.Lookup("invoices")
 	base := `"created-at": "2024-04-01T02:16:48+03:00", "updated-at": "2024-04-01T02:16:48+03:00"`
 	for _, rec := range []string{
 		`{` + base + `}`,
@@ -307,8 +308,8 @@ func TestDecodePageErrorsMatchRows(t *testing.T) {
 		`{"id": 3, ` + base + `, "invoice-lines": [{"id": 5, "price": true}]}`,
 		`{"id": 3, ` + base + `, "invoice-lines": [{"id": 5, "account": [1]}]}`,
 	} {
-		_, _, want := inv.Rows(decode(t, rec))
-		_, got := inv.DecodePage([]byte("[" + rec + "]"))
+		_, _, want := Rows(inv, decode(t, rec))
+		_, got := DecodePage(inv, []byte("["+rec+"]"))
 		if want == nil || got == nil || got.Error() != want.Error() || !errors.Is(got, ErrBadRecord) {
 			t.Errorf("%s:\n got %v\nwant %v", rec, got, want)
 		}
@@ -318,15 +319,15 @@ func TestDecodePageErrorsMatchRows(t *testing.T) {
 // TestDecodePageCutShort: every proper prefix of an answer is refused as cut short (io.ErrUnexpectedEOF,
 // which the client asks again for), even when a record before the cut is bad.
 func TestDecodePageCutShort(t *testing.T) {
-	inv, _ := Lookup("invoices")
+	inv, _ := catalog.Lookup("invoices")
 	page := `[{"id":1,"updated-at":"2024-04-01T02:16:48+03:00","supplier":"bad","invoice-lines":[{"id":2,"total":"1.00"}]},` +
 		`{"id":2,"updated-at":"2024-04-01T02:16:48+03:00","custom-fields":{"a":"\u00e9","b":[true,false,null]},` +
 		`"exported":false,"is-credit-note":true,"tax-rate":null},null]`
-	if _, err := inv.DecodePage([]byte(page)); !errors.Is(err, ErrBadRecord) {
+	if _, err := DecodePage(inv, []byte(page)); !errors.Is(err, ErrBadRecord) {
 		t.Fatalf("whole answer: %v, want a bad record", err)
 	}
 	for n := 1; n < len(page); n++ {
-		_, err := inv.DecodePage([]byte(page[:n]))
+		_, err := DecodePage(inv, []byte(page[:n]))
 		if !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrBadRecord) {
 			t.Fatalf("answer cut at %d (%q): %v, want one wrapping io.ErrUnexpectedEOF", n, page[:n], err)
 		}
@@ -335,10 +336,10 @@ func TestDecodePageCutShort(t *testing.T) {
 
 // TestDecodePageCopies: the rows do not share memory with the answer, which the client reuses.
 func TestDecodePageCopies(t *testing.T) {
-	inv, _ := Lookup("invoices")
+	inv, _ := catalog.Lookup("invoices")
 	data := []byte("[" + invoiceJSON + "]")
 	want, _, _ := referencePage(t, inv, data)
-	got, err := inv.DecodePage(data)
+	got, err := DecodePage(inv, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +354,7 @@ func TestDecodePageCopies(t *testing.T) {
 // TestDecodePageManyDistinctValues fills the cache of converted values past its size, so that values share
 // its slots: a value must never be taken for another that hashed to the same slot.
 func TestDecodePageManyDistinctValues(t *testing.T) {
-	inv, _ := Lookup("invoices")
+	inv, _ := catalog.Lookup("invoices")
 	const distinct = 3 * seenSlots
 	recs := make([]any, 2*distinct) // each value twice, the second time probably evicted, maybe not
 	for i := range recs {
@@ -377,22 +378,14 @@ func TestDecodePageManyDistinctValues(t *testing.T) {
 	}
 }
 
-func TestPageRowsSortByID(t *testing.T) {
-	p := &PageRows{IDs: []int64{5, 1, 3, 1}, Rows: []Row{{0}, {1}, {2}, {3}}}
-	p.SortByID()
-	if !reflect.DeepEqual(p.IDs, []int64{1, 1, 3, 5}) || !reflect.DeepEqual(p.Rows, []Row{{1}, {3}, {2}, {0}}) {
-		t.Fatalf("sorted: %v %v", p.IDs, p.Rows)
-	}
-}
-
 // FuzzDecodePage: for any input, DecodePage agrees with the generic decoder plus Rows.
-// `go test -fuzz FuzzDecodePage ./catalog` explores beyond the seeds.
+// `go test -fuzz FuzzDecodePage ./catalog/rowcodec` explores beyond the seeds.
 func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte("[" + invoiceJSON + "]"))
 	f.Add([]byte(`[{"id":1,"updated-at":"2024-04-01T02:16:48Z","supplier":{"id":1},"supplier":null}]`))
 	f.Add([]byte(`[{"id":1,"updated-at":"2024-04-01T02:16:48Z","invoice-lines":[{"id":1},null]}]`))
 	f.Add([]byte(`[{"id":1,"updated-at":"2024-04-01T02:16:48Z","supplier":"","supplier":null}]`))
-	inv, _ := Lookup("invoices")
+	inv, _ := catalog.Lookup("invoices")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkAgainstReference(t, inv, data)
 	})
@@ -405,7 +398,7 @@ func BenchmarkDecodePage(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if p, err := inv.DecodePage(data); err != nil || p.Len() != 50 {
+		if p, err := DecodePage(inv, data); err != nil || p.Len() != 50 {
 			b.Fatal(err)
 		}
 	}
@@ -424,7 +417,7 @@ func BenchmarkDecodePageViaMaps(b *testing.B) {
 				return err
 			}
 			n++
-			_, _, err = inv.Rows(v.(map[string]any))
+			_, _, err = Rows(inv, v.(map[string]any))
 			return err
 		})
 		if err != nil || n != 50 {
@@ -433,8 +426,8 @@ func BenchmarkDecodePageViaMaps(b *testing.B) {
 	}
 }
 
-func benchPage(b *testing.B) (*Table, []byte) {
-	inv, _ := Lookup("invoices")
+func benchPage(b *testing.B) (*catalog.Table, []byte) {
+	inv, _ := catalog.Lookup("invoices")
 	var recs []string
 	for i := range 50 {
 		recs = append(recs, strings.Replace(invoiceJSON, `"id": 4711`, fmt.Sprintf(`"id": %d`, 4711+i), 1))

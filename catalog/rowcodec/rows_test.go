@@ -1,15 +1,17 @@
-package catalog
+package rowcodec
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coupa-connector/coupa-connector/catalog"
 )
 
 // decode parses a fixture the way the sync does: UseNumber, so ids are json.Number and amounts strings.
 // namedRows turns what Rows returns into maps by column name, for the assertions to read.
-func namedRows(tab *Table, row Row, children map[string][]Row) (map[string]any, map[string][]map[string]any) {
+func namedRows(tab *catalog.Table, row catalog.Row, children map[string][]catalog.Row) (map[string]any, map[string][]map[string]any) {
 	named := map[string][]map[string]any{}
 	for i := range tab.Children {
 		ch := &tab.Children[i]
@@ -74,8 +76,8 @@ const invoiceJSON = `{
 }`
 
 func TestRowsInvoice(t *testing.T) {
-	inv, _ := Lookup("invoices")
-	r, ch, err := inv.Rows(decode(t, invoiceJSON))
+	inv, _ := catalog.Lookup("invoices")
+	r, ch, err := Rows(inv, decode(t, invoiceJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +131,7 @@ func TestRowsInvoice(t *testing.T) {
 	if got := row["custom_fields"]; got != `{"cost-center":"CC-1","project":{"active":true,"id":5,"name":"Apollo"}}` {
 		t.Errorf("custom_fields = %v", got)
 	}
-	if got := row[ColExtra]; got != `{"approvals":[{"id":1}],"custom-field-8":null}` {
+	if got := row[catalog.ColExtra]; got != `{"approvals":[{"id":1}],"custom-field-8":null}` {
 		t.Errorf("_extra = %v", got)
 	}
 	for _, col := range inv.Columns {
@@ -153,7 +155,7 @@ func TestRowsInvoice(t *testing.T) {
 			t.Errorf("line 1 %s = %#v, want %#v", k, l[k], v)
 		}
 	}
-	if _, ok := l[ColExtra]; ok {
+	if _, ok := l[catalog.ColExtra]; ok {
 		t.Error("child rows must not carry _extra")
 	}
 	if lines[1]["account_id"] != nil || lines[1]["quantity"] != nil || lines[1]["total"] != "5.00" {
@@ -166,14 +168,14 @@ func TestRowsInvoice(t *testing.T) {
 }
 
 func TestRowsNoExtraIsNil(t *testing.T) {
-	cur, _ := Lookup("currencies")
-	r, children, err := cur.Rows(decode(t, `{"id": 1, "code": "EUR", "decimals": 2,
+	cur, _ := catalog.Lookup("currencies")
+	r, children, err := Rows(cur, decode(t, `{"id": 1, "code": "EUR", "decimals": 2,
 		"created-at": "2020-01-01T00:00:00Z", "updated-at": "2020-01-01T00:00:00+01:00Z"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	row := cur.Layout().Named(r)
-	if v, ok := row[ColExtra]; !ok || v != nil {
+	if v, ok := row[catalog.ColExtra]; !ok || v != nil {
 		t.Errorf("_extra = %#v (present %v), want nil", v, ok)
 	}
 	if children != nil {
@@ -198,8 +200,8 @@ const userJSON = `{
 }`
 
 func TestRowsUserChildrenAndLicenses(t *testing.T) {
-	u, _ := Lookup("users")
-	r, ch, err := u.Rows(decode(t, userJSON))
+	u, _ := catalog.Lookup("users")
+	r, ch, err := Rows(u, decode(t, userJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,8 +210,8 @@ func TestRowsUserChildrenAndLicenses(t *testing.T) {
 		t.Errorf("license columns: purchasing %v, category_planner %v, invoicing %v",
 			row["purchasing_user"], row["category_planner_user"], row["invoicing_user"])
 	}
-	if row[ColExtra] != `{"last-login-at":"2024-01-01T00:00:00-08:00"}` {
-		t.Errorf("_extra = %v", row[ColExtra])
+	if row[catalog.ColExtra] != `{"last-login-at":"2024-01-01T00:00:00-08:00"}` {
+		t.Errorf("_extra = %v", row[catalog.ColExtra])
 	}
 	if cg := children["user_content_groups"]; len(cg) != 1 || cg[0]["user_id"] != int64(15) ||
 		cg[0]["content_group_id"] != int64(1) || cg[0]["content_group_name"] != "Everyone" {
@@ -246,7 +248,7 @@ func TestRowsUserChildrenAndLicenses(t *testing.T) {
 }
 
 func TestRowsErrors(t *testing.T) {
-	inv, _ := Lookup("invoices")
+	inv, _ := catalog.Lookup("invoices")
 	base := `"created-at": "2024-04-01T02:16:48+03:00", "updated-at": "2024-04-01T02:16:48+03:00"`
 	cases := []struct {
 		name, rec string
@@ -269,7 +271,7 @@ func TestRowsErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := inv.Rows(decode(t, tc.rec))
+			_, _, err := Rows(inv, decode(t, tc.rec))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -284,8 +286,8 @@ func TestRowsErrors(t *testing.T) {
 			}
 		})
 	}
-	u, _ := Lookup("users")
-	_, _, err := u.Rows(decode(t, `{"id": 1, "updated-at": "2024-01-01T00:00:00Z", "roles": [{"name": "Admin"}]}`))
+	u, _ := catalog.Lookup("users")
+	_, _, err := Rows(u, decode(t, `{"id": 1, "updated-at": "2024-01-01T00:00:00Z", "roles": [{"name": "Admin"}]}`))
 	if err == nil || !strings.Contains(err.Error(), "role_id") {
 		t.Errorf("role without id: err = %v, want one naming role_id", err)
 	}
@@ -294,19 +296,19 @@ func TestRowsErrors(t *testing.T) {
 func TestConvertValues(t *testing.T) {
 	cases := []struct {
 		raw  any
-		typ  Type
+		typ  catalog.Type
 		want any
 	}{
-		{json.Number("42"), Int, int64(42)},
-		{"42", Int, int64(42)},
-		{float64(7), Int, int64(7)},
-		{json.Number("100"), Decimal, "100"},
-		{"-0.0001", Decimal, "-0.0001"},
-		{"12345678901234567890.123456789", Decimal, "12345678901234567890.123456789"},
-		{"", Decimal, nil},
-		{"false", Bool, false},
-		{json.Number("12"), String, "12"},
-		{[]any{json.Number("1"), "a"}, JSON, `[1,"a"]`},
+		{json.Number("42"), catalog.Int, int64(42)},
+		{"42", catalog.Int, int64(42)},
+		{float64(7), catalog.Int, int64(7)},
+		{json.Number("100"), catalog.Decimal, "100"},
+		{"-0.0001", catalog.Decimal, "-0.0001"},
+		{"12345678901234567890.123456789", catalog.Decimal, "12345678901234567890.123456789"},
+		{"", catalog.Decimal, nil},
+		{"false", catalog.Bool, false},
+		{json.Number("12"), catalog.String, "12"},
+		{[]any{json.Number("1"), "a"}, catalog.JSON, `[1,"a"]`},
 	}
 	for _, tc := range cases {
 		got, err := convert(tc.raw, tc.typ)
@@ -316,8 +318,8 @@ func TestConvertValues(t *testing.T) {
 	}
 	for _, bad := range []struct {
 		raw any
-		typ Type
-	}{{float64(1.5), Decimal}, {".", Decimal}, {"1.2.3", Decimal}, {"-", Decimal}, {json.Number("1.5"), Int}, {"2024-13-01", Timestamp}, {true, Int}} {
+		typ catalog.Type
+	}{{float64(1.5), catalog.Decimal}, {".", catalog.Decimal}, {"1.2.3", catalog.Decimal}, {"-", catalog.Decimal}, {json.Number("1.5"), catalog.Int}, {"2024-13-01", catalog.Timestamp}, {true, catalog.Int}} {
 		if got, err := convert(bad.raw, bad.typ); err == nil {
 			t.Errorf("convert(%#v, %d) = %#v, want an error", bad.raw, bad.typ, got)
 		}
@@ -339,11 +341,11 @@ func TestParseTime(t *testing.T) {
 }
 
 func BenchmarkRowsInvoice(b *testing.B) {
-	inv, _ := Lookup("invoices")
+	inv, _ := catalog.Lookup("invoices")
 	rec := decode(b, invoiceJSON)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := inv.Rows(rec); err != nil {
+		if _, _, err := Rows(inv, rec); err != nil {
 			b.Fatal(err)
 		}
 	}
