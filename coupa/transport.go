@@ -31,7 +31,7 @@ type call struct {
 	noAuth    bool
 	basicUser string
 	basicPass string
-	// decode is applied to a 2xx body. On GET a failure is treated as a truncated answer and retried.
+	// decode is applied to a 2xx body; what it returns is its verdict (see ListPageDecode).
 	decode func(body []byte) error
 }
 
