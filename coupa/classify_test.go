@@ -13,95 +13,103 @@ import (
 	"time"
 )
 
+// The requests, histories and answers the classify table is made of.
+var (
+	listCall        = &call{method: http.MethodGet, path: "/api/invoices", query: url.Values{"limit": {"50"}}, retryable: true}
+	createCall      = &call{method: http.MethodPost, path: "/api/invoices"}
+	tokenCall       = &call{method: http.MethodPost, path: "/oauth2/token", retryable: true, noAuth: true}
+	firstTry        = tries{attempts: 1}
+	budgetSpent     = tries{attempts: 3, retries: 2} // the table's policy allows 2 retries
+	cutShort        = fmt.Errorf("invalid JSON at offset 8: %w", io.ErrUnexpectedEOF)
+	refusedRecord   = errors.New("table invoices: record id 7 has no valid updated-at")
+	connReset       = &url.Error{Op: "Get", URL: "https://acme.coupahost.com/api/invoices", Err: syscall.ECONNRESET}
+	attemptTimedOut = &url.Error{Op: "Get", URL: "https://acme.coupahost.com/api/invoices", Err: context.DeadlineExceeded}
+	jsonHeader      = http.Header{"Content-Type": {"application/json"}}
+	htmlHeader      = http.Header{"Content-Type": {"text/html; charset=utf-8"}}
+)
+
+func retryAfter(secs string) http.Header { return http.Header{"Retry-After": {secs}} }
+
+// classifyCase is one attempt and the verdict classify must give it.
+type classifyCase struct {
+	name    string
+	apiKey  bool // API-key auth instead of OAuth2
+	r       *report
+	step    step
+	wait    time.Duration // stepRetry
+	reason  string        // stepRetry
+	err     string        // the exact message, when an error is expected
+	errType string        // its dynamic type
+	errIs   error         // a cause it must keep
+	sameErr error         // stepDone: the very error the decoder refused with
+}
+
+var classifyCases = []classifyCase{
+	{name: "2xx read", r: answered(listCall, firstTry, 200, jsonHeader, `[]`, nil), step: stepDone},
+	{name: "2xx cut short on GET is asked again", r: answered(listCall, firstTry, 200, jsonHeader, `[{"id":1`, cutShort),
+		step: stepRetry, wait: time.Second, reason: "truncated JSON body"},
+	{name: "2xx cut short with the budget spent", r: answered(listCall, budgetSpent, 200, jsonHeader, `[{"id":1`, cutShort), step: stepFail,
+		err:     "coupa: GET /api/invoices?limit=50: 200 OK: the answer is not valid JSON (cut short; attempts: 3): invalid JSON at offset 8: unexpected EOF; try again, or check any proxy between you and Coupa",
+		errType: "*coupa.APIError"},
+	{name: "2xx cut short on POST is not asked again", r: answered(createCall, firstTry, 201, jsonHeader, `{"id":1`, cutShort), step: stepFail,
+		err:     "coupa: POST /api/invoices: 201 Created: the answer is not valid JSON (cut short; attempts: 1): invalid JSON at offset 8: unexpected EOF; try again, or check any proxy between you and Coupa",
+		errType: "*coupa.APIError"},
+	{name: "2xx JSON of the wrong shape", r: answered(listCall, firstTry, 200, nil, `{"id":1}`, errors.New("invalid JSON at offset 0: the answer is not a JSON array")), step: stepFail,
+		err:     "coupa: GET /api/invoices?limit=50: 200 OK: the answer is not valid JSON of the expected shape: invalid JSON at offset 0: the answer is not a JSON array; check that the host is a Coupa instance",
+		errType: "*coupa.APIError"},
+	{name: "2xx portal page", r: answered(listCall, firstTry, 200, htmlHeader, "<html>\n<b>Access denied</b></html>", errors.New("invalid JSON at offset 0")), step: stepFail,
+		err:     `coupa: GET /api/invoices?limit=50: 200 OK: the host answered non-JSON (text/html) starting "<html> <b>Access denied</b></html>"; check the host name and any proxy between you and Coupa`,
+		errType: "*coupa.APIError"},
+	{name: "2xx cut-short JSON served as HTML is a portal, not asked again", r: answered(listCall, firstTry, 200, htmlHeader, `[{"id":1`, cutShort), step: stepFail,
+		err:     `coupa: GET /api/invoices?limit=50: 200 OK: the host answered non-JSON (text/html) starting "[{\"id\":1"; check the host name and any proxy between you and Coupa`,
+		errType: "*coupa.APIError"},
+	{name: "2xx refused by the decoder", r: answered(listCall, firstTry, 200, jsonHeader, `[{"id":7}]`, Refuse(refusedRecord)),
+		step: stepDone, sameErr: refusedRecord},
+	{name: "401 mints a fresh token once", r: answered(listCall, firstTry, 401, nil, ``, nil), step: stepReauth},
+	{name: "401 even with a fresh token", r: answered(listCall, tries{attempts: 2, reauthed: true}, 401, jsonHeader, `{"error":"invalid_token"}`, nil), step: stepFail,
+		err:     "coupa: authentication failed: Coupa answered 401 to GET /api/invoices?limit=50 even with a fresh token; check that the OAuth2 client is active and its user may use the API",
+		errType: "*coupa.AuthError"},
+	{name: "401 with an API key", apiKey: true, r: answered(listCall, firstTry, 401, nil, ``, nil), step: stepFail,
+		err:     "coupa: authentication failed: Coupa refused the API key (401); check COUPA_API_KEY, and note API keys are deprecated (unsupported from R35): switch to OAuth2 client credentials",
+		errType: "*coupa.AuthError"},
+	{name: "401 from the token endpoint is its answer, not a reason to mint", r: answered(tokenCall, firstTry, 401, jsonHeader, `{"error":"invalid_client"}`, nil), step: stepFail,
+		err: "coupa: POST /oauth2/token: 401 Unauthorized: invalid_client", errType: "*coupa.APIError"},
+	{name: "429 on POST waits as long as Retry-After asks", r: answered(createCall, firstTry, 429, retryAfter("5"), ``, nil),
+		step: stepRetry, wait: 5 * time.Second, reason: "429 rate limited"},
+	{name: "429 waits the backoff when it is longer", r: answered(listCall, tries{attempts: 2, retries: 1}, 429, retryAfter("1"), ``, nil),
+		step: stepRetry, wait: 2 * time.Second, reason: "429 rate limited"},
+	{name: "429 with the budget spent", r: answered(listCall, budgetSpent, 429, nil, ``, nil), step: stepFail,
+		err: "coupa: GET /api/invoices?limit=50: 429 Too Many Requests: rate limited by Coupa; lower --rate or --concurrency", errType: "*coupa.APIError"},
+	{name: "503 retryable, honouring Retry-After", r: answered(listCall, firstTry, 503, retryAfter("3"), ``, nil),
+		step: stepRetry, wait: 3 * time.Second, reason: "HTTP 503"},
+	{name: "502 retryable", r: answered(listCall, firstTry, 502, nil, ``, nil), step: stepRetry, wait: time.Second, reason: "HTTP 502"},
+	{name: "503 on a POST that may not be repeated", r: answered(createCall, firstTry, 503, nil, ``, nil), step: stepFail,
+		err: "coupa: POST /api/invoices: 503 Service Unavailable: Coupa server error; try again later", errType: "*coupa.APIError"},
+	{name: "503 with the budget spent", r: answered(listCall, budgetSpent, 503, nil, ``, nil), step: stepFail,
+		err: "coupa: GET /api/invoices?limit=50: 503 Service Unavailable: Coupa server error; try again later", errType: "*coupa.APIError"},
+	{name: "404 is an answer", r: answered(listCall, firstTry, 404, nil, ``, nil), step: stepFail,
+		err: "coupa: GET /api/invoices?limit=50: 404 Not Found: not found", errType: "*coupa.APIError"},
+	{name: "connection reset", r: failed(listCall, firstTry, connReset, nil), step: stepRetry, wait: time.Second, reason: "connection reset by peer"},
+	{name: "connection reset on a POST", r: failed(createCall, firstTry, connReset, nil), step: stepFail,
+		err: "coupa: POST /api/invoices: connection reset by peer", errType: "*coupa.netError", errIs: syscall.ECONNRESET},
+	{name: "connection reset with the budget spent", r: failed(listCall, budgetSpent, connReset, nil), step: stepFail,
+		err: "coupa: GET /api/invoices?limit=50: giving up after 3 attempts: connection reset by peer", errType: "*coupa.netError", errIs: syscall.ECONNRESET},
+	{name: "attempt timed out", r: failed(listCall, firstTry, attemptTimedOut, nil), step: stepRetry, wait: time.Second, reason: "context deadline exceeded"},
+	{name: "attempt timed out with the budget spent", r: failed(listCall, budgetSpent, attemptTimedOut, nil), step: stepFail,
+		err: "coupa: GET /api/invoices?limit=50: giving up after 3 attempts: no answer within 1m0s; check the network and proxy, or raise the timeout", errType: "*coupa.netError"},
+	{name: "connection refused fails fast", r: failed(listCall, firstTry, &url.Error{Op: "Get", URL: "x", Err: syscall.ECONNREFUSED}, nil), step: stepFail,
+		err: "coupa: GET /api/invoices?limit=50: connection refused (connection refused); check the host, port and any proxy", errType: "*coupa.netError"},
+	{name: "redirect to another host", r: failed(listCall, firstTry, &url.Error{Op: "Get", URL: "x", Err: &redirectError{from: "acme.coupahost.com", to: "evil.example"}}, nil), step: stepFail,
+		err: "coupa: GET /api/invoices?limit=50: Coupa redirected from acme.coupahost.com to another host (evil.example); refusing to follow it with credentials; use the instance's own host name", errType: "*fmt.wrapError"},
+	{name: "body too large", r: failed(listCall, firstTry, errBodyTooLarge, nil), step: stepFail,
+		err: "coupa: GET /api/invoices?limit=50: response larger than 64 MiB; ask for fewer records (limit) or fields", errType: "*errors.errorString"},
+	{name: "context cancelled", r: failed(listCall, firstTry, &url.Error{Op: "Get", URL: "x", Err: context.Canceled}, context.Canceled), step: stepFail,
+		err: "coupa: GET /api/invoices?limit=50: context canceled", errType: "*fmt.wrapError", errIs: context.Canceled},
+}
+
 // TestClassify walks every branch of the retry rules: what one attempt gave, and what follows it.
 func TestClassify(t *testing.T) {
-	get := &call{method: http.MethodGet, path: "/api/invoices", query: url.Values{"limit": {"50"}}, retryable: true}
-	post := &call{method: http.MethodPost, path: "/api/invoices"}
-	token := &call{method: http.MethodPost, path: "/oauth2/token", retryable: true, noAuth: true}
-	first := tries{attempts: 1}
-	spent := tries{attempts: 3, retries: 2} // the policy below allows 2 retries
-	cut := fmt.Errorf("invalid JSON at offset 8: %w", io.ErrUnexpectedEOF)
-	badRecord := errors.New("table invoices: record id 7 has no valid updated-at")
-	reset := &url.Error{Op: "Get", URL: "https://acme.coupahost.com/api/invoices", Err: syscall.ECONNRESET}
-	timedOut := &url.Error{Op: "Get", URL: "https://acme.coupahost.com/api/invoices", Err: context.DeadlineExceeded}
-	json := http.Header{"Content-Type": {"application/json"}}
-	html := http.Header{"Content-Type": {"text/html; charset=utf-8"}}
-	retryAfter := func(secs string) http.Header { return http.Header{"Retry-After": {secs}} }
-
-	cases := []struct {
-		name    string
-		apiKey  bool // API-key auth instead of OAuth2
-		r       *report
-		step    step
-		wait    time.Duration // stepRetry
-		reason  string        // stepRetry
-		err     string        // the exact message, when an error is expected
-		errType string        // its dynamic type
-		errIs   error         // a cause it must keep
-		sameErr error         // stepDone: the very error the decoder refused with
-	}{
-		{name: "2xx read", r: answered(get, first, 200, json, `[]`, nil), step: stepDone},
-		{name: "2xx cut short on GET is asked again", r: answered(get, first, 200, json, `[{"id":1`, cut),
-			step: stepRetry, wait: time.Second, reason: "truncated JSON body"},
-		{name: "2xx cut short with the budget spent", r: answered(get, spent, 200, json, `[{"id":1`, cut), step: stepFail,
-			err:     "coupa: GET /api/invoices?limit=50: 200 OK: the answer is not valid JSON (cut short; attempts: 3): invalid JSON at offset 8: unexpected EOF; try again, or check any proxy between you and Coupa",
-			errType: "*coupa.APIError"},
-		{name: "2xx cut short on POST is not asked again", r: answered(post, first, 201, json, `{"id":1`, cut), step: stepFail,
-			err:     "coupa: POST /api/invoices: 201 Created: the answer is not valid JSON (cut short; attempts: 1): invalid JSON at offset 8: unexpected EOF; try again, or check any proxy between you and Coupa",
-			errType: "*coupa.APIError"},
-		{name: "2xx JSON of the wrong shape", r: answered(get, first, 200, nil, `{"id":1}`, errors.New("invalid JSON at offset 0: the answer is not a JSON array")), step: stepFail,
-			err:     "coupa: GET /api/invoices?limit=50: 200 OK: the answer is not valid JSON of the expected shape: invalid JSON at offset 0: the answer is not a JSON array; check that the host is a Coupa instance",
-			errType: "*coupa.APIError"},
-		{name: "2xx portal page", r: answered(get, first, 200, html, "<html>\n<b>Access denied</b></html>", errors.New("invalid JSON at offset 0")), step: stepFail,
-			err:     `coupa: GET /api/invoices?limit=50: 200 OK: the host answered non-JSON (text/html) starting "<html> <b>Access denied</b></html>"; check the host name and any proxy between you and Coupa`,
-			errType: "*coupa.APIError"},
-		{name: "2xx cut-short JSON served as HTML is a portal, not asked again", r: answered(get, first, 200, html, `[{"id":1`, cut), step: stepFail,
-			err:     `coupa: GET /api/invoices?limit=50: 200 OK: the host answered non-JSON (text/html) starting "[{\"id\":1"; check the host name and any proxy between you and Coupa`,
-			errType: "*coupa.APIError"},
-		{name: "2xx refused by the decoder", r: answered(get, first, 200, json, `[{"id":7}]`, Refuse(badRecord)),
-			step: stepDone, sameErr: badRecord},
-		{name: "401 mints a fresh token once", r: answered(get, first, 401, nil, ``, nil), step: stepReauth},
-		{name: "401 even with a fresh token", r: answered(get, tries{attempts: 2, reauthed: true}, 401, json, `{"error":"invalid_token"}`, nil), step: stepFail,
-			err:     "coupa: authentication failed: Coupa answered 401 to GET /api/invoices?limit=50 even with a fresh token; check that the OAuth2 client is active and its user may use the API",
-			errType: "*coupa.AuthError"},
-		{name: "401 with an API key", apiKey: true, r: answered(get, first, 401, nil, ``, nil), step: stepFail,
-			err:     "coupa: authentication failed: Coupa refused the API key (401); check COUPA_API_KEY, and note API keys are deprecated (unsupported from R35): switch to OAuth2 client credentials",
-			errType: "*coupa.AuthError"},
-		{name: "401 from the token endpoint is its answer, not a reason to mint", r: answered(token, first, 401, json, `{"error":"invalid_client"}`, nil), step: stepFail,
-			err: "coupa: POST /oauth2/token: 401 Unauthorized: invalid_client", errType: "*coupa.APIError"},
-		{name: "429 on POST waits as long as Retry-After asks", r: answered(post, first, 429, retryAfter("5"), ``, nil),
-			step: stepRetry, wait: 5 * time.Second, reason: "429 rate limited"},
-		{name: "429 waits the backoff when it is longer", r: answered(get, tries{attempts: 2, retries: 1}, 429, retryAfter("1"), ``, nil),
-			step: stepRetry, wait: 2 * time.Second, reason: "429 rate limited"},
-		{name: "429 with the budget spent", r: answered(get, spent, 429, nil, ``, nil), step: stepFail,
-			err: "coupa: GET /api/invoices?limit=50: 429 Too Many Requests: rate limited by Coupa; lower --rate or --concurrency", errType: "*coupa.APIError"},
-		{name: "503 retryable, honouring Retry-After", r: answered(get, first, 503, retryAfter("3"), ``, nil),
-			step: stepRetry, wait: 3 * time.Second, reason: "HTTP 503"},
-		{name: "502 retryable", r: answered(get, first, 502, nil, ``, nil), step: stepRetry, wait: time.Second, reason: "HTTP 502"},
-		{name: "503 on a POST that may not be repeated", r: answered(post, first, 503, nil, ``, nil), step: stepFail,
-			err: "coupa: POST /api/invoices: 503 Service Unavailable: Coupa server error; try again later", errType: "*coupa.APIError"},
-		{name: "503 with the budget spent", r: answered(get, spent, 503, nil, ``, nil), step: stepFail,
-			err: "coupa: GET /api/invoices?limit=50: 503 Service Unavailable: Coupa server error; try again later", errType: "*coupa.APIError"},
-		{name: "404 is an answer", r: answered(get, first, 404, nil, ``, nil), step: stepFail,
-			err: "coupa: GET /api/invoices?limit=50: 404 Not Found: not found", errType: "*coupa.APIError"},
-		{name: "connection reset", r: failed(get, first, reset, nil), step: stepRetry, wait: time.Second, reason: "connection reset by peer"},
-		{name: "connection reset on a POST", r: failed(post, first, reset, nil), step: stepFail,
-			err: "coupa: POST /api/invoices: connection reset by peer", errType: "*coupa.netError", errIs: syscall.ECONNRESET},
-		{name: "connection reset with the budget spent", r: failed(get, spent, reset, nil), step: stepFail,
-			err: "coupa: GET /api/invoices?limit=50: giving up after 3 attempts: connection reset by peer", errType: "*coupa.netError", errIs: syscall.ECONNRESET},
-		{name: "attempt timed out", r: failed(get, first, timedOut, nil), step: stepRetry, wait: time.Second, reason: "context deadline exceeded"},
-		{name: "attempt timed out with the budget spent", r: failed(get, spent, timedOut, nil), step: stepFail,
-			err: "coupa: GET /api/invoices?limit=50: giving up after 3 attempts: no answer within 1m0s; check the network and proxy, or raise the timeout", errType: "*coupa.netError"},
-		{name: "connection refused fails fast", r: failed(get, first, &url.Error{Op: "Get", URL: "x", Err: syscall.ECONNREFUSED}, nil), step: stepFail,
-			err: "coupa: GET /api/invoices?limit=50: connection refused (connection refused); check the host, port and any proxy", errType: "*coupa.netError"},
-		{name: "redirect to another host", r: failed(get, first, &url.Error{Op: "Get", URL: "x", Err: &redirectError{from: "acme.coupahost.com", to: "evil.example"}}, nil), step: stepFail,
-			err: "coupa: GET /api/invoices?limit=50: Coupa redirected from acme.coupahost.com to another host (evil.example); refusing to follow it with credentials; use the instance's own host name", errType: "*fmt.wrapError"},
-		{name: "body too large", r: failed(get, first, errBodyTooLarge, nil), step: stepFail,
-			err: "coupa: GET /api/invoices?limit=50: response larger than 64 MiB; ask for fewer records (limit) or fields", errType: "*errors.errorString"},
-		{name: "context cancelled", r: failed(get, first, &url.Error{Op: "Get", URL: "x", Err: context.Canceled}, context.Canceled), step: stepFail,
-			err: "coupa: GET /api/invoices?limit=50: context canceled", errType: "*fmt.wrapError", errIs: context.Canceled},
-	}
-	for _, tc := range cases {
+	for _, tc := range classifyCases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := policy{maxRetries: 2, timeout: time.Minute, maxBody: 64 << 20, oauth: !tc.apiKey,
 				redact:  func(s string) string { return s },
