@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Version names the product version in the User-Agent; cmd sets it at build time.
@@ -103,7 +101,7 @@ type Stats struct {
 type Client struct {
 	base      *url.URL
 	hc        *http.Client
-	limiter   *rate.Limiter
+	gate      gate // every attempt waits here: the rate limit, and the pause after a 429
 	logger    *slog.Logger
 	userAgent string
 
@@ -120,10 +118,6 @@ type Client struct {
 	auth   *oauth // nil for API-key auth
 
 	secrets []string // strings that must never leave the client in an error
-
-	// pauseUntil (unix nanoseconds) holds every request of this client after a 429, so that all
-	// goroutines back off together instead of each discovering the limit on its own.
-	pauseUntil atomic.Int64
 
 	stats struct {
 		requests, retries, rateLimited, bytes, latency, tokenMints atomic.Int64
@@ -169,7 +163,7 @@ func New(cfg Config) (*Client, error) {
 	if burst <= 0 {
 		burst = DefaultBurst
 	}
-	c.limiter = rate.NewLimiter(rate.Limit(r), burst)
+	c.gate = newTokenBucket(r, burst)
 
 	clientID := strings.TrimSpace(cfg.ClientID)
 	switch {

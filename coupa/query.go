@@ -297,9 +297,18 @@ func (c *Client) ListPage(ctx context.Context, resource string, opts *ListOption
 
 // ListPageDecode fetches one page like ListPage but hands the body of the answer to decode instead of
 // making records of it, in the server's order: the sync reads its pages straight into rows
-// (rowcodec.DecodePage). decode must copy what it keeps, since the buffer serves the next answer,
-// and return only errors about the JSON itself: one wrapping io.ErrUnexpectedEOF (an answer cut short)
-// has the page asked for again, any other is reported as an answer that is not the expected JSON.
+// (rowcodec.DecodePage). decode must copy what it keeps, since the buffer serves the next answer.
+// What decode returns is its verdict on the answer:
+//   - nil: the page is read.
+//   - an error wrapping io.ErrUnexpectedEOF: the answer was cut short; the page is asked for again
+//     (within the retry budget), then reported as an *APIError saying so.
+//   - Refuse(err): the answer is well-formed but the caller will not take it (a record it cannot
+//     store); ListPageDecode returns err itself, unwrapped, and does not ask again.
+//   - any other error: the answer is not the expected JSON; it is reported, without asking again, as an
+//     *APIError that quotes the error. Every parser's errors fall here without being marked.
+//
+// In the last two cases an answer that is not JSON at all (a proxy's HTML page) is reported as such instead,
+// and never asked for again.
 func (c *Client) ListPageDecode(ctx context.Context, resource string, opts *ListOptions, decode func(body []byte) error) (*Response, error) {
 	path, err := resourcePath(resource, 0, "")
 	if err != nil {

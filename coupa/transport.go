@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -33,7 +31,7 @@ type call struct {
 	noAuth    bool
 	basicUser string
 	basicPass string
-	// decode is applied to a 2xx body. On GET a failure is treated as a truncated answer and retried.
+	// decode is applied to a 2xx body; what it returns is its verdict (see ListPageDecode).
 	decode func(body []byte) error
 }
 
@@ -73,195 +71,110 @@ func (cl *call) brief() string {
 
 var errBodyTooLarge = errors.New("response body too large")
 
-// do sends cl through the rate limiter, authenticates it, retries what may be retried and returns the
-// final response or a typed error (*APIError, *AuthError, or a wrapped network or context error).
+// do sends cl until it is answered for good and returns the final response or a typed error (*APIError,
+// *AuthError, a wrapped network or context error, or the decoder's refusal). Each attempt is a pipeline:
+// authorize, wait at the gate, attempt, read (decode), classify, then act on the verdict.
 func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
-	retries := 0
-	attempts := 0
-	reauthed := false
-	where := func() string { return c.redact(cl.brief()) }
+	p := c.policy()
+	var t tries
 	for {
-		if until := c.pauseUntil.Load(); until > 0 {
-			if d := time.Until(time.Unix(0, until)); d > 0 {
-				if err := sleepCtx(ctx, d); err != nil {
-					return nil, fmt.Errorf("coupa: %s %s: %w", cl.method, where(), ctx.Err())
-				}
-			}
+		tok, gen, err := c.authorize(ctx, cl)
+		if err != nil {
+			return nil, err
 		}
-		if err := c.limiter.Wait(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("coupa: %s %s: %w", cl.method, where(), ctx.Err())
-			}
-			return nil, fmt.Errorf("coupa: %s %s: rate limiter: %w", cl.method, where(), err)
+		if err := c.wait(ctx, cl); err != nil {
+			return nil, err
 		}
-		var tok string
-		var gen uint64
-		if !cl.noAuth && c.auth != nil {
-			var err error
-			if tok, gen, err = c.auth.token(ctx); err != nil {
-				return nil, err
-			}
-		}
-		attempts++
-		resp, buf, err := c.attempt(ctx, cl, tok)
-		var body []byte
-		if buf != nil {
-			body = buf.Bytes()
-		}
-
-		// retry waits (unless the budget is spent) and reports whether to go round again.
-		retry := func(minWait time.Duration, reason string) (bool, error) {
-			if retries >= c.maxRetries {
-				return false, nil
-			}
-			wait := c.backoff(retries)
-			if minWait > wait {
-				wait = minWait
-			}
-			if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
-				c.pauseAll(wait)
-			}
-			retries++
+		t.attempts++
+		ex := c.attempt(ctx, cl, tok)
+		r := &report{call: cl, tries: t}
+		out := c.read(ctx, ex, r)
+		v := p.classify(r)
+		c.observe(ex, v)
+		switch v.step {
+		case stepDone:
+			// Decoders copy what they keep, so the buffer can serve the next answer.
+			putBuf(ex.buf)
+			return out, v.err
+		case stepReauth:
+			t.reauthed = true
+			c.auth.invalidate(gen)
+			c.logger.Debug("coupa: 401 from API, minting a new token", "method", cl.method, "path", c.redact(cl.brief()))
+		case stepRetry:
+			t.retries++
 			c.stats.retries.Add(1)
 			c.logger.Debug("coupa: retrying request", "method", cl.method, "path", c.redact(cl.pathAndQuery()),
-				"reason", reason, "retry", retries, "wait", wait)
-			if err := sleepCtx(ctx, wait); err != nil {
-				return false, fmt.Errorf("coupa: %s %s: %w", cl.method, where(), ctx.Err())
+				"reason", v.reason, "retry", t.retries, "wait", v.wait)
+			if err := sleepCtx(ctx, v.wait); err != nil {
+				return out, fmt.Errorf("coupa: %s %s: %w", cl.method, c.redact(cl.brief()), ctx.Err())
 			}
-			return true, nil
-		}
-
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("coupa: %s %s: %w", cl.method, where(), ctx.Err())
-			}
-			var rerr *redirectError
-			switch {
-			case errors.As(err, &rerr):
-				return nil, fmt.Errorf("coupa: %s %s: %w", cl.method, where(), rerr)
-			case errors.Is(err, errBodyTooLarge):
-				return nil, fmt.Errorf("coupa: %s %s: response larger than %d MiB; ask for fewer records (limit) or fields", cl.method, where(), c.maxBody>>20)
-			}
-			if cl.retryable && isTransient(err) {
-				again, werr := retry(0, shortErr(err))
-				if werr != nil {
-					return nil, werr
-				}
-				if again {
-					continue
-				}
-				return nil, &netError{
-					msg: fmt.Sprintf("coupa: %s %s: giving up after %d attempts: %s", cl.method, where(), attempts, c.redact(describeNetErr(err, c.timeout))),
-					err: err,
-				}
-			}
-			return nil, &netError{
-				msg: fmt.Sprintf("coupa: %s %s: %s", cl.method, where(), c.redact(describeNetErr(err, c.timeout))),
-				err: err,
-			}
-		}
-
-		out := &Response{Response: resp, Attempts: attempts}
-		if d := resp.Header.Get("Date"); d != "" {
-			if t, perr := http.ParseTime(d); perr == nil {
-				out.Date = t
-			}
-		}
-
-		code := resp.StatusCode
-		if code >= 200 && code < 300 {
-			if cl.decode == nil {
-				putBuf(buf)
-				return out, nil
-			}
-			derr := cl.decode(body)
-			if derr == nil {
-				// Decoders copy what they keep, so the buffer can serve the next answer.
-				putBuf(buf)
-				return out, nil
-			}
-			mt := mediaType(resp.Header.Get("Content-Type"))
-			if !looksLikeJSON(body) || (mt != "" && !isJSONType(mt) && !strings.HasPrefix(mt, "text/plain")) {
-				// A proxy or portal page: the request never reached the API, retrying will not help.
-				return out, &APIError{StatusCode: code, Method: cl.method, Path: where(), ContentType: mt,
-					Message: nonJSONMessage(mt, []byte(c.redact(string(body))))}
-			}
-			if cl.method == http.MethodGet && errors.Is(derr, io.ErrUnexpectedEOF) {
-				// Only an answer cut short is worth asking for again; complete JSON of the wrong shape
-				// would come back the same.
-				again, werr := retry(0, "truncated JSON body")
-				if werr != nil {
-					return out, werr
-				}
-				if again {
-					continue
-				}
-			}
-			return out, &APIError{StatusCode: code, Method: cl.method, Path: where(), ContentType: mt,
-				Message: c.redact(jsonProblem(derr, attempts))}
-		}
-
-		apiErr := checkResponse(resp, body, cl.method, where(), c.redact)
-		switch {
-		case code == http.StatusUnauthorized && !cl.noAuth:
-			if c.auth == nil {
-				return out, &AuthError{StatusCode: code, Message: "Coupa refused the API key (401); check COUPA_API_KEY, and note API keys are deprecated (unsupported from R35): switch to OAuth2 client credentials"}
-			}
-			if !reauthed {
-				// The token may have been revoked or expired early: mint a fresh one and try once more.
-				reauthed = true
-				c.auth.invalidate(gen)
-				c.logger.Debug("coupa: 401 from API, minting a new token", "method", cl.method, "path", where())
-				continue
-			}
-			return out, &AuthError{StatusCode: code, Code: apiErr.OAuthCode,
-				Message: fmt.Sprintf("Coupa answered 401 to %s %s even with a fresh token; check that the OAuth2 client is active and its user may use the API", cl.method, where())}
-		case code == http.StatusTooManyRequests:
-			c.stats.rateLimited.Add(1)
-			// A 429 means Coupa did not process the request, so even a POST may be repeated.
-			again, werr := retry(apiErr.RetryAfter, "429 rate limited")
-			if werr != nil {
-				return out, werr
-			}
-			if again {
-				continue
-			}
-		case retryableStatus(code) && cl.retryable:
-			again, werr := retry(apiErr.RetryAfter, fmt.Sprintf("HTTP %d", code))
-			if werr != nil {
-				return out, werr
-			}
-			if again {
-				continue
-			}
-		}
-		return out, apiErr
-	}
-}
-
-// looksLikeJSON tells a truncated JSON answer (worth a retry) from a page that is not JSON at all.
-func looksLikeJSON(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && (b[0] == '[' || b[0] == '{')
-}
-
-// pauseAll holds every request of the client for d from now (never shortening a longer pause).
-func (c *Client) pauseAll(d time.Duration) {
-	until := time.Now().Add(d).UnixNano()
-	for {
-		cur := c.pauseUntil.Load()
-		if cur >= until || c.pauseUntil.CompareAndSwap(cur, until) {
-			return
+		default:
+			return out, v.err
 		}
 	}
 }
 
-func retryableStatus(code int) bool {
-	switch code {
-	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
+// authorize returns the bearer token for cl, and its generation so that a 401 invalidates exactly that
+// token; none for token requests and API-key auth. It comes before the gate: minting goes through the
+// gate itself, and must not wait behind a request that holds a place there.
+func (c *Client) authorize(ctx context.Context, cl *call) (tok string, gen uint64, err error) {
+	if cl.noAuth || c.auth == nil {
+		return "", 0, nil
 	}
-	return false
+	return c.auth.token(ctx)
+}
+
+// wait holds cl at the client's gate until it may be sent.
+func (c *Client) wait(ctx context.Context, cl *call) error {
+	err := c.gate.Wait(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("coupa: %s %s: %w", cl.method, c.redact(cl.brief()), ctx.Err())
+	}
+	return fmt.Errorf("coupa: %s %s: rate limiter: %w", cl.method, c.redact(cl.brief()), err)
+}
+
+// read fills r with what the exchange gave: the transport failure, or the answer with its 2xx body run
+// through cl.decode or its non-2xx status made an *APIError. It returns the Response to hand back, nil
+// when no answer came.
+func (c *Client) read(ctx context.Context, ex exchange, r *report) *Response {
+	if ex.err != nil {
+		r.netErr, r.ctxErr = ex.err, ctx.Err()
+		return nil
+	}
+	cl, resp := r.call, ex.resp
+	out := &Response{Response: resp, Attempts: r.attempts}
+	if d := resp.Header.Get("Date"); d != "" {
+		if t, perr := http.ParseTime(d); perr == nil {
+			out.Date = t
+		}
+	}
+	r.resp, r.body = resp, ex.buf.Bytes()
+	switch {
+	case resp.StatusCode < 200 || resp.StatusCode >= 300:
+		r.apiErr = checkResponse(resp, r.body, cl.method, c.redact(cl.brief()), c.redact)
+	case cl.decode != nil:
+		r.decodeErr = cl.decode(r.body)
+	}
+	return out
+}
+
+// observe counts the attempt and tells the gate how it went.
+func (c *Client) observe(ex exchange, v verdict) {
+	o := outcome{latency: ex.latency}
+	if ex.resp != nil {
+		o.status = ex.resp.StatusCode
+	}
+	if o.status == http.StatusTooManyRequests {
+		o.throttled = true
+		c.stats.rateLimited.Add(1)
+	}
+	if v.step == stepRetry {
+		o.retryIn = v.wait
+	}
+	c.gate.Observe(o)
 }
 
 // bufPool recycles response buffers: a list page is about 100 KB, and reading each into a fresh slice
@@ -279,9 +192,17 @@ func putBuf(b *bytes.Buffer) {
 	bufPool.Put(b)
 }
 
+// exchange is one HTTP request and its answer, read in full: resp and buf, or err.
+type exchange struct {
+	resp    *http.Response // its Body is read and closed
+	buf     *bytes.Buffer  // the body, in a pooled buffer
+	err     error
+	latency time.Duration
+}
+
 // attempt makes exactly one HTTP exchange and reads the whole (bounded) body within the attempt timeout.
 // The body comes in a pooled buffer; the caller may hand it back with putBuf once nothing refers to it.
-func (c *Client) attempt(ctx context.Context, cl *call, tok string) (*http.Response, *bytes.Buffer, error) {
+func (c *Client) attempt(ctx context.Context, cl *call, tok string) exchange {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	u := *c.base
@@ -295,7 +216,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, tok string) (*http.Respo
 	}
 	req, err := http.NewRequestWithContext(actx, cl.method, u.String(), rd)
 	if err != nil {
-		return nil, nil, err
+		return exchange{err: err}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
@@ -320,8 +241,9 @@ func (c *Client) attempt(ctx context.Context, cl *call, tok string) (*http.Respo
 	resp, err := c.hc.Do(req)
 	c.stats.requests.Add(1)
 	if err != nil {
-		c.stats.latency.Add(int64(time.Since(start)))
-		return nil, nil, err
+		latency := time.Since(start)
+		c.stats.latency.Add(int64(latency))
+		return exchange{err: err, latency: latency}
 	}
 	defer resp.Body.Close()
 	buf := bufPool.Get().(*bytes.Buffer)
@@ -329,18 +251,18 @@ func (c *Client) attempt(ctx context.Context, cl *call, tok string) (*http.Respo
 		buf.Grow(int(n) + bytes.MinRead)
 	}
 	_, err = buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
-	c.stats.latency.Add(int64(time.Since(start)))
+	latency := time.Since(start)
+	c.stats.latency.Add(int64(latency))
 	c.stats.bytes.Add(int64(buf.Len()))
+	if err == nil && int64(buf.Len()) > c.maxBody {
+		err = errBodyTooLarge
+	}
 	if err != nil {
 		putBuf(buf)
-		return nil, nil, err
-	}
-	if int64(buf.Len()) > c.maxBody {
-		putBuf(buf)
-		return nil, nil, errBodyTooLarge
+		return exchange{err: err, latency: latency}
 	}
 	resp.Body = http.NoBody
-	return resp, buf, nil
+	return exchange{resp: resp, buf: buf, latency: latency}
 }
 
 // backoff is exponential with full jitter: uniform in [0, min(cap, base*2^n)], so that many clients
@@ -373,21 +295,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// isTransient reports network failures that a repeat may cure: timeouts, resets, a connection closed
-// mid-answer. DNS failures, refused connections and TLS errors are configuration problems: fail fast.
-func isTransient(err error) bool {
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	return false
-}
-
 // netError is a transport failure with a one-line, secret-free message; Unwrap keeps the cause.
 type netError struct {
 	msg string
@@ -396,39 +303,6 @@ type netError struct {
 
 func (e *netError) Error() string { return e.msg }
 func (e *netError) Unwrap() error { return e.err }
-
-func shortErr(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return oneLine(err.Error())
-}
-
-// describeNetErr names the cause of a transport failure and what to check.
-func describeNetErr(err error, timeout time.Duration) string {
-	cause := shortErr(err)
-	var dnsErr *net.DNSError
-	var certErr *tls.CertificateVerificationError
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	switch {
-	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("host %s not found (%s); check the host name", dnsErr.Name, cause)
-	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalid):
-		return fmt.Sprintf("TLS certificate not trusted (%s); if a private CA or TLS-inspecting proxy is in the way, pass --ca-file", cause)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Sprintf("connection refused (%s); check the host, port and any proxy", cause)
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("no answer within %s; check the network and proxy, or raise the timeout", timeout)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Sprintf("timed out (%s); check the network and proxy, or raise the timeout", cause)
-	}
-	return cause
-}
 
 // redirectError refuses a redirect that would carry credentials to another host.
 type redirectError struct{ from, to string }
@@ -513,12 +387,4 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("coupa: CA bundle %s holds no PEM certificate; give a file with -----BEGIN CERTIFICATE----- blocks", path)
 	}
 	return pool, nil
-}
-
-// jsonProblem describes a 2xx answer that could not be decoded, telling a cut answer from a wrong one.
-func jsonProblem(err error, attempts int) string {
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Sprintf("the answer is not valid JSON (cut short; attempts: %d): %s; try again, or check any proxy between you and Coupa", attempts, oneLine(err.Error()))
-	}
-	return fmt.Sprintf("the answer is not valid JSON of the expected shape: %s; check that the host is a Coupa instance", oneLine(err.Error()))
 }

@@ -369,20 +369,15 @@ func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // as such, not as a broken answer, and is not asked for again.
 func (r *tableRun) fetchPage(ctx context.Context, opts *coupa.ListOptions) (*catalog.PageRows, error) {
 	var rows *catalog.PageRows
-	var bad error
 	_, err := r.e.cfg.Client.ListPageDecode(ctx, r.t.Resource, opts, func(body []byte) error {
 		var err error
-		rows, err = rowcodec.DecodePage(r.t, body)
-		if bad = nil; errors.Is(err, rowcodec.ErrBadRecord) {
-			bad, err = err, nil
+		if rows, err = rowcodec.DecodePage(r.t, body); errors.Is(err, rowcodec.ErrBadRecord) {
+			return coupa.Refuse(err) // it names the table and the record
 		}
 		return err
 	})
 	if err != nil {
 		return nil, err
-	}
-	if bad != nil {
-		return nil, bad // it names the table and the record
 	}
 	// Records of a page are a set: in id order, keyset paging does not depend on the server sorting them.
 	rows.SortByID()
