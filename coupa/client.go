@@ -11,18 +11,22 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/coupa-connector/coupa-connector/coupa/pace"
 )
 
 // Version names the product version in the User-Agent; cmd sets it at build time.
 var Version = "dev"
 
-// Defaults applied by New to zero Config fields. The rate stays below Coupa's documented 25 req/s and
-// burst of 20 so that one connector never trips the instance limit on its own.
+// Defaults applied by New to zero Config fields. The rate starts at Coupa's documented limit, 25 requests/s
+// with a burst of 20: the scheduler cuts it when Coupa answers 429 (another integration, a second process)
+// and climbs back when it stops, so a lower cap is needed only to leave room for others on purpose.
 const (
-	DefaultRate       = 20
-	DefaultBurst      = 15
-	DefaultMaxRetries = 8
-	DefaultTimeout    = 60 * time.Second
+	DefaultRate        = pace.CoupaRate
+	DefaultBurst       = pace.CoupaBurst
+	DefaultMaxInFlight = pace.DefaultInFlight
+	DefaultMaxRetries  = 8
+	DefaultTimeout     = 60 * time.Second
 	// MaxPageSize is Coupa's cap on records per list call.
 	MaxPageSize = 50
 )
@@ -36,15 +40,17 @@ type Config struct {
 	AuthStyle    AuthStyle
 	APIKey       string // legacy X-COUPA-API-KEY auth (deprecated by Coupa); used when ClientID is empty
 
-	Rate       float64       // client-side requests per second for this host (default 20)
-	Burst      int           // token bucket burst (default 15)
-	MaxRetries int           // retries of one request on 429/5xx/timeouts/resets (default 8); <0 means none
-	Timeout    time.Duration // per request attempt (default 60s)
-	CAFile     string        // extra PEM bundle to trust
-	Proxy      string        // proxy URL; default http.ProxyFromEnvironment
-	UserAgent  string        // default "coupa-connector/<version>"
-	Logger     *slog.Logger  // default: discard
-	HTTPClient *http.Client  // optional base client (its Transport is wrapped); tests use it
+	Rate        float64         // the cap of the request rate, requests/s (default 25, Coupa's limit)
+	Burst       int             // requests that may go at once after a quiet spell (default 20)
+	MaxInFlight int             // requests in flight at most, whatever the latency (default 64)
+	Scheduler   *pace.Scheduler // share one among clients of the same instance; Rate, Burst, MaxInFlight are then its
+	MaxRetries  int             // retries of one request on 429/5xx/timeouts/resets (default 8); <0 means none
+	Timeout     time.Duration   // per request attempt (default 60s)
+	CAFile      string          // extra PEM bundle to trust
+	Proxy       string          // proxy URL; default http.ProxyFromEnvironment
+	UserAgent   string          // default "coupa-connector/<version>"
+	Logger      *slog.Logger    // default: discard
+	HTTPClient  *http.Client    // optional base client (its Transport is wrapped); tests use it
 }
 
 // AuthStyle says how the client id and secret are sent to /oauth2/token.
@@ -94,6 +100,7 @@ type Stats struct {
 	Bytes       int64 // response bytes read
 	Latency     time.Duration
 	TokenMints  int64
+	Pace        pace.Stats // the instance's scheduler: current rate, in flight, 429s seen
 }
 
 // Client talks to one Coupa instance. It is safe for concurrent use; all goroutines share one token
@@ -101,7 +108,8 @@ type Stats struct {
 type Client struct {
 	base      *url.URL
 	hc        *http.Client
-	gate      gate // every attempt waits here: the rate limit, and the pause after a 429
+	gate      gate // every attempt waits here: the rate limit, in flight bound, and the pause after a 429
+	sched     *pace.Scheduler
 	logger    *slog.Logger
 	userAgent string
 
@@ -156,14 +164,11 @@ func New(cfg Config) (*Client, error) {
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
-	r, burst := cfg.Rate, cfg.Burst
-	if r <= 0 {
-		r = DefaultRate
+	c.sched = cfg.Scheduler
+	if c.sched == nil {
+		c.sched = pace.New(pace.Config{Rate: cfg.Rate, Burst: cfg.Burst, MaxInFlight: cfg.MaxInFlight})
 	}
-	if burst <= 0 {
-		burst = DefaultBurst
-	}
-	c.gate = newTokenBucket(r, burst)
+	c.gate = paced{c.sched}
 
 	clientID := strings.TrimSpace(cfg.ClientID)
 	switch {
@@ -202,6 +207,7 @@ func (c *Client) Stats() Stats {
 		Bytes:       c.stats.bytes.Load(),
 		Latency:     time.Duration(c.stats.latency.Load()),
 		TokenMints:  c.stats.tokenMints.Load(),
+		Pace:        c.sched.Stats(),
 	}
 }
 

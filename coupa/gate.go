@@ -2,69 +2,41 @@ package coupa
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/coupa-connector/coupa-connector/coupa/pace"
 )
 
 // gate admits the client's requests to the instance and learns from how each went. Every attempt of every
-// request, token requests included, waits at the one gate of its client, and each Wait that returns nil is
-// followed by exactly one Observe: a scheduler that sizes the requests in flight can count on the pair.
-// tokenBucket is today's gate; an adaptive one (issue 17) replaces it without the request loop changing.
+// request, token requests included, waits at the one gate of its client, and the release Wait returns is
+// called exactly once with how the attempt went: a scheduler that bounds the requests in flight counts on it.
 type gate interface {
-	// Wait blocks until an attempt may be sent; an error means it must not be (the context ended, or
-	// waiting would outlast its deadline).
-	Wait(ctx context.Context) error
-	// Observe reports how the attempt admitted by the last Wait went.
-	Observe(o outcome)
+	// Wait blocks until an attempt may be sent; an error means it must not be (the context ended).
+	Wait(ctx context.Context) (release func(outcome), err error)
 }
 
 // outcome is how one attempt went, as a gate learns from it.
 type outcome struct {
-	status    int           // the HTTP status; 0 when no answer came
-	latency   time.Duration // from sending the request to reading the last byte of the answer
-	throttled bool          // Coupa answered 429: the instance's limit was reached
-	retryIn   time.Duration // how long until this request is sent again; 0 when it is not
+	status     int           // the HTTP status; 0 when no answer came
+	latency    time.Duration // from sending the request to reading the last byte of the answer
+	throttled  bool          // Coupa answered 429: the instance's limit was reached
+	retryAfter time.Duration // the 429's Retry-After header, when Coupa sent one
+	retryIn    time.Duration // how long until this request is sent again; 0 when it is not
 }
 
-// tokenBucket paces requests at a fixed rate and burst and, after a 429, holds every request of the client
-// for as long as the throttled one waits, so that all goroutines back off together instead of each
-// discovering the limit on its own.
-type tokenBucket struct {
-	limiter *rate.Limiter
-	// pauseUntil is in unix nanoseconds; zero when no pause was ever asked for.
-	pauseUntil atomic.Int64
-}
+// paced is the gate of every client: the instance's pace.Scheduler, which follows Coupa's 429s under the
+// configured cap and sizes the requests in flight from their latency. Clients of one instance in one process
+// may share a Scheduler (Config.Scheduler) so that together they keep within its limit.
+type paced struct{ s *pace.Scheduler }
 
-func newTokenBucket(perSecond float64, burst int) *tokenBucket {
-	return &tokenBucket{limiter: rate.NewLimiter(rate.Limit(perSecond), burst)}
-}
-
-func (g *tokenBucket) Wait(ctx context.Context) error {
-	if until := g.pauseUntil.Load(); until > 0 {
-		if d := time.Until(time.Unix(0, until)); d > 0 {
-			if err := sleepCtx(ctx, d); err != nil {
-				return err
-			}
-		}
+func (g paced) Wait(ctx context.Context) (func(outcome), error) {
+	slot, err := g.s.Acquire(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return g.limiter.Wait(ctx)
-}
-
-func (g *tokenBucket) Observe(o outcome) {
-	if o.throttled && o.retryIn > 0 {
-		g.pause(o.retryIn)
-	}
-}
-
-// pause holds every request for d from now, never shortening a longer pause.
-func (g *tokenBucket) pause(d time.Duration) {
-	until := time.Now().Add(d).UnixNano()
-	for {
-		cur := g.pauseUntil.Load()
-		if cur >= until || g.pauseUntil.CompareAndSwap(cur, until) {
-			return
-		}
-	}
+	return func(o outcome) {
+		// Only an explicit Retry-After holds every request back: without one, the rate cut is the answer,
+		// and the throttled request alone waits out its backoff.
+		slot.Done(pace.Outcome{Latency: o.latency, Throttled: o.throttled, RetryAfter: o.retryAfter, Failed: o.status == 0})
+	}, nil
 }

@@ -4,31 +4,62 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coupa-connector/coupa-connector/coupa/pace"
 )
 
-func TestTokenBucketPausesAfterA429ThatIsRetried(t *testing.T) {
-	g := newTokenBucket(1000, 100)
-	ctx := context.Background()
-	g.Observe(outcome{status: http.StatusTooManyRequests, throttled: true}) // not retried: no pause
-	g.Observe(outcome{status: http.StatusServiceUnavailable, retryIn: time.Hour})
-	start := time.Now()
-	if err := g.Wait(ctx); err != nil || time.Since(start) > 50*time.Millisecond {
-		t.Fatalf("Wait = %v after %v; want no pause", err, time.Since(start))
-	}
-	g.Observe(outcome{status: http.StatusTooManyRequests, throttled: true, retryIn: 200 * time.Millisecond})
-	g.Observe(outcome{status: http.StatusTooManyRequests, throttled: true, retryIn: time.Millisecond}) // never shortens
-	start = time.Now()
-	if err := g.Wait(ctx); err != nil || time.Since(start) < 150*time.Millisecond {
-		t.Errorf("Wait = %v after %v; want the 200ms pause", err, time.Since(start))
-	}
-	g.Observe(outcome{status: http.StatusTooManyRequests, throttled: true, retryIn: time.Hour})
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	if err := g.Wait(cctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Wait = %v while paused past the deadline, want context.DeadlineExceeded", err)
+// waitClock is a pace.Clock that lets every wait pass at once and remembers how long each was.
+type waitClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func (c *waitClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *waitClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waits = append(c.waits, d)
+	c.now = c.now.Add(d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+// A 429's Retry-After holds the next request for that long; a 429 without one only slows the rate (the
+// throttled request waits out its own backoff), so no request after it waits anywhere near a second.
+func TestOnlyRetryAfterPausesEveryRequest(t *testing.T) {
+	for _, tc := range []struct {
+		retryAfter time.Duration
+		wantPause  bool
+	}{{3 * time.Second, true}, {0, false}} {
+		clock := &waitClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		g := paced{pace.New(pace.Config{Clock: clock})}
+		release, err := g.Wait(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		release(outcome{status: http.StatusTooManyRequests, throttled: true, retryAfter: tc.retryAfter, retryIn: 5 * time.Second, latency: time.Millisecond})
+		if release, err = g.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		release(outcome{status: http.StatusOK, latency: time.Millisecond})
+		paused := slices.ContainsFunc(clock.waits, func(d time.Duration) bool { return d >= tc.retryAfter && d > 500*time.Millisecond })
+		if paused != tc.wantPause {
+			t.Errorf("Retry-After %v: waits %v, want a pause: %v", tc.retryAfter, clock.waits, tc.wantPause)
+		}
+		if st := g.s.Stats(); st.Throttled != 1 || st.Cuts != 1 || st.InFlight != 0 {
+			t.Errorf("Retry-After %v: stats %+v, want one 429 seen, one cut, nothing in flight", tc.retryAfter, st)
+		}
 	}
 }
 
@@ -39,18 +70,21 @@ type recordingGate struct {
 	outcomes []outcome
 }
 
-func (g *recordingGate) Wait(context.Context) error {
+func (g *recordingGate) Wait(context.Context) (func(outcome), error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.waits++
-	return nil
+	return func(o outcome) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.outcomes = append(g.outcomes, o)
+	}, nil
 }
 
-func (g *recordingGate) Observe(o outcome) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.outcomes = append(g.outcomes, o)
-}
+// refusingGate admits nothing.
+type refusingGate struct{ err error }
+
+func (g refusingGate) Wait(context.Context) (func(outcome), error) { return nil, g.err }
 
 // Every attempt, the token request's included, passes the gate once and reports back once, with its status,
 // its latency, and for a retried 429 how long the request will wait.
@@ -88,13 +122,16 @@ func TestEveryAttemptWaitsAtTheGateAndReportsBack(t *testing.T) {
 func TestGateRefusalIsTheRequestsError(t *testing.T) {
 	f := newFakeCoupa(t, 1)
 	c := testClient(t, f.srv.URL, func(cfg *Config) { cfg.APIKey, cfg.ClientID, cfg.ClientSecret = "k", "", "" })
-	c.gate = newTokenBucket(0.001, 1)
-	_ = c.gate.Wait(context.Background()) // the one token of the burst
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_, _, err := c.ListPage(ctx, "invoices", nil)
-	if err == nil || err.Error() != "coupa: GET /api/invoices?limit=50: rate limiter: rate: Wait(n=1) would exceed context deadline" {
+	c.gate = refusingGate{errors.New("closed for the night")}
+	_, _, err := c.ListPage(context.Background(), "invoices", nil)
+	if err == nil || err.Error() != "coupa: GET /api/invoices?limit=50: rate limiter: closed for the night" {
 		t.Errorf("err = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c.gate = paced{pace.New(pace.Config{})}
+	if _, _, err := c.ListPage(ctx, "invoices", nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want the context's error", err)
 	}
 	if f.apiHits.Load() != 0 {
 		t.Errorf("%d requests sent past the gate", f.apiHits.Load())

@@ -82,7 +82,8 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := c.wait(ctx, cl); err != nil {
+		release, err := c.wait(ctx, cl)
+		if err != nil {
 			return nil, err
 		}
 		t.attempts++
@@ -90,7 +91,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 		r := &report{call: cl, tries: t}
 		out := c.read(ctx, ex, r)
 		v := p.classify(r)
-		c.observe(ex, v)
+		release(c.observe(ex, r, v))
 		switch v.step {
 		case stepDone:
 			// Decoders copy what they keep, so the buffer can serve the next answer.
@@ -124,16 +125,16 @@ func (c *Client) authorize(ctx context.Context, cl *call) (tok string, gen uint6
 	return c.auth.token(ctx)
 }
 
-// wait holds cl at the client's gate until it may be sent.
-func (c *Client) wait(ctx context.Context, cl *call) error {
-	err := c.gate.Wait(ctx)
+// wait holds cl at the client's gate until it may be sent, and returns what to tell the gate after.
+func (c *Client) wait(ctx context.Context, cl *call) (func(outcome), error) {
+	release, err := c.gate.Wait(ctx)
 	switch {
 	case err == nil:
-		return nil
+		return release, nil
 	case ctx.Err() != nil:
-		return fmt.Errorf("coupa: %s %s: %w", cl.method, c.redact(cl.brief()), ctx.Err())
+		return nil, fmt.Errorf("coupa: %s %s: %w", cl.method, c.redact(cl.brief()), ctx.Err())
 	}
-	return fmt.Errorf("coupa: %s %s: rate limiter: %w", cl.method, c.redact(cl.brief()), err)
+	return nil, fmt.Errorf("coupa: %s %s: rate limiter: %w", cl.method, c.redact(cl.brief()), err)
 }
 
 // read fills r with what the exchange gave: the transport failure, or the answer with its 2xx body run
@@ -161,8 +162,8 @@ func (c *Client) read(ctx context.Context, ex exchange, r *report) *Response {
 	return out
 }
 
-// observe counts the attempt and tells the gate how it went.
-func (c *Client) observe(ex exchange, v verdict) {
+// observe counts the attempt and says how it went, for the gate.
+func (c *Client) observe(ex exchange, r *report, v verdict) outcome {
 	o := outcome{latency: ex.latency}
 	if ex.resp != nil {
 		o.status = ex.resp.StatusCode
@@ -170,11 +171,14 @@ func (c *Client) observe(ex exchange, v verdict) {
 	if o.status == http.StatusTooManyRequests {
 		o.throttled = true
 		c.stats.rateLimited.Add(1)
+		if r.apiErr != nil {
+			o.retryAfter = r.apiErr.RetryAfter
+		}
 	}
 	if v.step == stepRetry {
 		o.retryIn = v.wait
 	}
-	c.gate.Observe(o)
+	return o
 }
 
 // bufPool recycles response buffers: a list page is about 100 KB, and reading each into a fresh slice

@@ -121,6 +121,8 @@ func describeConnection(c *config.Connection) shownConfig {
 			v = c.Rate
 		case config.FieldBurst:
 			v = c.Burst
+		case config.FieldMaxInFlight:
+			v = c.MaxInFlight
 		}
 		out.Settings = append(out.Settings, shownSetting{Field: f, Value: v, Source: src})
 	}

@@ -148,8 +148,9 @@ func bindConnectionFlags(root *cobra.Command, opts *config.Options) {
 	f.StringVar(&s.APIKey, "api-key", "", "legacy X-COUPA-API-KEY (env COUPA_API_KEY; deprecated by Coupa)")
 	f.StringVar(&s.CAFile, "ca-file", "", "PEM bundle of extra CAs to trust (env COUPA_CA_FILE)")
 	f.StringVar(&s.Proxy, "proxy", "", "proxy URL (default: HTTPS_PROXY and friends)")
-	f.Float64Var(&s.Rate, "rate", 0, fmt.Sprintf("client-side requests per second (default %v; Coupa allows 25)", coupa.DefaultRate))
-	f.IntVar(&s.Burst, "burst", 0, fmt.Sprintf("client-side request burst (default %d; Coupa allows 20)", coupa.DefaultBurst))
+	f.Float64Var(&s.Rate, "rate", 0, fmt.Sprintf("cap on requests per second (default %v, Coupa's limit); coupa slows down by itself on 429s, set lower only to leave room for other integrations", coupa.DefaultRate))
+	f.IntVar(&s.Burst, "burst", 0, fmt.Sprintf("requests sent at once after a quiet spell (default %d, Coupa's burst)", coupa.DefaultBurst))
+	f.IntVar(&s.MaxInFlight, "max-in-flight", 0, fmt.Sprintf("requests in flight at most (default %d); the number follows latency x rate below it", coupa.DefaultMaxInFlight))
 }
 
 // run executes the CLI and maps errors to exit codes; it never prints a stack trace.

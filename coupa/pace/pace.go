@@ -132,6 +132,9 @@ func newSlot(s *Scheduler) *Slot { return &Slot{s: s, kick: make(chan struct{}, 
 // Acquire waits until a request may be sent: a slot in flight, a token of the current rate, the end of any
 // Retry-After pause. It returns early with ctx's error.
 func (s *Scheduler) Acquire(ctx context.Context) (*Slot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	start := s.clock.Now()
 	if err := s.takeSlot(ctx); err != nil {
 		return nil, err

@@ -53,11 +53,12 @@ const (
 	FieldProxy            = "proxy"
 	FieldRate             = "rate"
 	FieldBurst            = "burst"
+	FieldMaxInFlight      = "max_in_flight"
 )
 
 // Fields lists every setting in display order.
 var Fields = []string{FieldHost, FieldClientID, FieldClientSecret, FieldClientSecretFile, FieldScopes,
-	FieldAPIKey, FieldCAFile, FieldProxy, FieldRate, FieldBurst}
+	FieldAPIKey, FieldCAFile, FieldProxy, FieldRate, FieldBurst, FieldMaxInFlight}
 
 // Settings are the connection settings one source provides; a zero field means "not set by this source".
 // They are the client's own Config, of which a source sets what a user can (the Fields), and the file that
@@ -79,8 +80,8 @@ type Connection struct {
 // Default is the configuration before any source is applied.
 func Default() *Connection {
 	return &Connection{
-		Settings: Settings{Config: coupa.Config{Rate: coupa.DefaultRate, Burst: coupa.DefaultBurst}},
-		Sources:  map[string]Source{FieldRate: SourceDefault, FieldBurst: SourceDefault},
+		Settings: Settings{Config: coupa.Config{Rate: coupa.DefaultRate, Burst: coupa.DefaultBurst, MaxInFlight: coupa.DefaultMaxInFlight}},
+		Sources:  map[string]Source{FieldRate: SourceDefault, FieldBurst: SourceDefault, FieldMaxInFlight: SourceDefault},
 	}
 }
 
@@ -248,6 +249,7 @@ func (c *Connection) apply(s Settings, src Source) {
 	set(FieldProxy, s.Proxy != "", func() { c.Proxy = s.Proxy })
 	set(FieldRate, s.Rate != 0, func() { c.Rate = s.Rate })
 	set(FieldBurst, s.Burst != 0, func() { c.Burst = s.Burst })
+	set(FieldMaxInFlight, s.MaxInFlight != 0, func() { c.MaxInFlight = s.MaxInFlight })
 }
 
 // readSecretFile loads ClientSecret from ClientSecretFile when the file form won.
@@ -358,6 +360,9 @@ func (c *Connection) Validate(log *slog.Logger) error {
 	}
 	if c.Burst < 1 {
 		return fmt.Errorf("burst %d: must be at least 1 (default %d)", c.Burst, coupa.DefaultBurst)
+	}
+	if c.MaxInFlight < 1 {
+		return fmt.Errorf("max in flight %d: must be at least 1 (default %d)", c.MaxInFlight, coupa.DefaultMaxInFlight)
 	}
 	if c.Rate > 25 || c.Burst > 20 {
 		log.Warn(fmt.Sprintf("rate %v/s burst %d is above Coupa's documented limit (25/s, burst 20): expect throttling", c.Rate, c.Burst))

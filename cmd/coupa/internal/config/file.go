@@ -44,6 +44,7 @@ type FileConnection struct {
 	Proxy            string    `yaml:"proxy"`
 	Rate             float64   `yaml:"rate"`
 	Burst            int       `yaml:"burst"`
+	MaxInFlight      int       `yaml:"max_in_flight"`
 }
 
 // scopeList accepts a YAML list or one space- or comma-separated string.
@@ -67,7 +68,8 @@ func (s *scopeList) UnmarshalYAML(n *yaml.Node) error {
 
 func (fc *FileConnection) settings() Settings {
 	return Settings{Config: coupa.Config{Host: fc.Host, ClientID: fc.ClientID, ClientSecret: fc.ClientSecret,
-		Scopes: fc.Scopes, APIKey: fc.APIKey, CAFile: fc.CAFile, Proxy: fc.Proxy, Rate: fc.Rate, Burst: fc.Burst},
+		Scopes: fc.Scopes, APIKey: fc.APIKey, CAFile: fc.CAFile, Proxy: fc.Proxy, Rate: fc.Rate, Burst: fc.Burst,
+		MaxInFlight: fc.MaxInFlight},
 		ClientSecretFile: fc.ClientSecretFile}
 }
 
