@@ -1,7 +1,8 @@
 // Package extract is the sync engine: it copies Coupa resources into a dest.Destination incrementally,
 // with frozen windows, keyset paging, concurrent id-range partitions, per-page checkpoints and delete reconciliation.
 //
-// Sync runs a whole run; it is a loop over the engine API, which a CLI or a worker drives step by step:
+// Sync does a whole run as a loop over the engine API, which the CLI or a worker can also drive itself,
+// one table or one page at a time, with the same checkpoints:
 //   - Start opens a run (prepares the destination, records the run); Run.Finish closes it with its Summary.
 //   - Run.SyncTable syncs one table whole: window, partitions, pages, deletes.
 //   - For workers, one table in steps: Run.PlanTable opens (or resumes) its window and returns a
