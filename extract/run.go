@@ -15,7 +15,8 @@ import (
 )
 
 // Run is one sync run, recorded in the destination's run table from Start to Finish. Its methods are
-// safe for concurrent use on different tables; one table must not be synced by two calls at once.
+// safe for concurrent use on different tables (their summaries then share the client's request counters);
+// a table synced by SyncTable must not be synced by another call at the same time.
 type Run struct {
 	*engine
 	rec *dest.Run
