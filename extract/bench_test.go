@@ -162,7 +162,7 @@ func BenchmarkDecodeSimPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	var body []byte
-	_, err = client.ListPageDecode(context.Background(), inv.Resource, &coupa.ListOptions{Limit: extract.PageSize, Fields: inv.Fields()},
+	_, err = client.ListPageDecode(context.Background(), inv.Resource, &coupa.ListOptions{Limit: coupa.MaxPageSize, Fields: inv.Fields()},
 		func(b []byte) error { body = append([]byte(nil), b...); return nil })
 	if err != nil {
 		b.Fatal(err)
@@ -170,7 +170,7 @@ func BenchmarkDecodeSimPage(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if p, err := rowcodec.DecodePage(inv, body); err != nil || p.Len() != extract.PageSize {
+		if p, err := rowcodec.DecodePage(inv, body); err != nil || p.Len() != coupa.MaxPageSize {
 			b.Fatalf("decoded %v: %v", p, err)
 		}
 	}

@@ -86,8 +86,8 @@ func TestSlowDestinationOverlapsFetchingAndMergesPages(t *testing.T) {
 	// Each partition submitted its first page before asking for its second, so all four first pages
 	// were in before the gate opened: those the slow write did not take waited, and the next write
 	// took them all.
-	if n := len(g.writes[0].ids) + len(g.writes[1].ids); n < 4*PageSize {
-		t.Fatalf("the slow write and the one after it carried %d rows, want at least the 4 first pages (%d)", n, 4*PageSize)
+	if n := len(g.writes[0].ids) + len(g.writes[1].ids); n < 4*coupa.MaxPageSize {
+		t.Fatalf("the slow write and the one after it carried %d rows, want at least the 4 first pages (%d)", n, 4*coupa.MaxPageSize)
 	}
 	for n, w := range g.writes {
 		parts := w.state.Window.Partitions

@@ -112,7 +112,7 @@ func TestFailedPartitionKeepsCursorAndResumeFetchesRemainder(t *testing.T) {
 	f.fail = func(o *coupa.ListOptions) error {
 		// The third partition breaks after two pages.
 		if failing.Load() && len(o.Fields) != 1 {
-			if p := third(); o.AfterID >= p.Lo+2*PageSize && o.AfterID < p.Hi {
+			if p := third(); o.AfterID >= p.Lo+2*coupa.MaxPageSize && o.AfterID < p.Hi {
 				return &coupa.APIError{StatusCode: 500, Method: "GET", Path: "/api/widgets", Message: "boom"}
 			}
 		}
@@ -133,8 +133,8 @@ func TestFailedPartitionKeepsCursorAndResumeFetchesRemainder(t *testing.T) {
 		t.Fatalf("window %+v", st.Window)
 	}
 	p := st.Window.Partitions[2]
-	if p.Done || p.LastID != p.Lo+2*PageSize {
-		t.Fatalf("failed partition checkpoint = %+v, want LastID %d not done", p, p.Lo+2*PageSize)
+	if p.Done || p.LastID != p.Lo+2*coupa.MaxPageSize {
+		t.Fatalf("failed partition checkpoint = %+v, want LastID %d not done", p, p.Lo+2*coupa.MaxPageSize)
 	}
 	for id := p.LastID + 1; id <= p.Hi; id++ {
 		if _, ok := d.rows[id]; ok {
@@ -271,8 +271,8 @@ func TestEstimateMaxIDIsCloseAndTakesFewRounds(t *testing.T) {
 		if err != nil {
 			t.Fatalf("estimateMaxID(%d): %v", top, err)
 		}
-		if !slices.Contains(ids, got) || got > top || got < top-max(top/16, PageSize) {
-			t.Fatalf("estimateMaxID = %d; want an existing id in [%d, %d]", got, top-max(top/16, PageSize), top)
+		if !slices.Contains(ids, got) || got > top || got < top-max(top/16, coupa.MaxPageSize) {
+			t.Fatalf("estimateMaxID = %d; want an existing id in [%d, %d]", got, top-max(top/16, coupa.MaxPageSize), top)
 		}
 		requests, waves := len(f.callsSnapshot()), f.waves()
 		if waves > 8 {
@@ -382,7 +382,7 @@ func (m *missingCursor) ListPageDecode(ctx context.Context, res string, o *coupa
 func (m *missingCursor) ListPage(ctx context.Context, res string, o *coupa.ListOptions) ([]coupa.Record, *coupa.Response, error) {
 	recs, resp, err := m.fakeCoupa.ListPage(ctx, res, o)
 	for _, r := range recs {
-		if id, _ := recordID(r); id == m.id {
+		if id, _ := r.ID(); id == m.id {
 			delete(r, "updated-at")
 		}
 	}
@@ -544,7 +544,7 @@ func (n *noID) ListPage(ctx context.Context, res string, o *coupa.ListOptions) (
 	recs, resp, err := n.fakeCoupa.ListPage(ctx, res, o)
 	if len(o.Fields) != 1 {
 		for _, r := range recs {
-			if id, _ := recordID(r); id == n.after+1 {
+			if id, _ := r.ID(); id == n.after+1 {
 				delete(r, "id")
 			}
 		}

@@ -14,19 +14,19 @@ func (r *tableRun) reconcile(ctx context.Context) error {
 	var listed []int64
 	var after int64
 	for {
-		recs, _, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, &coupa.ListOptions{Limit: PageSize, Fields: []any{"id"}, AfterID: after})
+		recs, _, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, &coupa.ListOptions{Limit: coupa.MaxPageSize, Fields: []any{"id"}, AfterID: after})
 		if err != nil {
 			return fmt.Errorf("listing the ids of %s for delete reconciliation: %w", r.t.Name, err)
 		}
 		for _, rec := range recs {
-			id, ok := recordID(rec)
+			id, ok := rec.ID()
 			if !ok || id <= after {
 				return fmt.Errorf("listing the ids of %s: Coupa returned a missing or out-of-order id after %d; nothing was marked deleted", r.t.Name, after)
 			}
 			listed = append(listed, id)
 			after = id
 		}
-		if len(recs) < PageSize {
+		if len(recs) < coupa.MaxPageSize {
 			break
 		}
 	}

@@ -10,9 +10,57 @@ import (
 	"github.com/coupa-connector/coupa-connector/dest"
 )
 
+// openWindow starts a new window: upper bound from Coupa's clock, lower bound from the cursor minus the
+// lookback, and id partitions when the window has no lower bound (a full sync).
+func (r *tableRun) openWindow(ctx context.Context) (*dest.Window, error) {
+	// The probe asks for the lowest id; it also detects a missing scope before anything is saved, and its
+	// Date header freezes the run's clock when it is the run's first request.
+	recs, resp, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, probeOptions(0))
+	if err != nil {
+		return nil, err
+	}
+	r.e.observeClock(resp)
+	to := r.e.runClock()
+	if to.IsZero() {
+		return nil, fmt.Errorf("Coupa's answer to GET /api/%s had no Date header: the window's upper bound must come from Coupa's clock, not this machine's", r.t.Resource)
+	}
+	w := &dest.Window{To: to, FullRefresh: r.e.cfg.FullRefresh}
+	if !r.e.cfg.FullRefresh && !r.state.Cursor.IsZero() {
+		w.From = r.state.Cursor.Add(-r.t.Lookback).UTC()
+	}
+	if !w.From.IsZero() || len(recs) == 0 {
+		// An incremental window usually holds a page or two: partitioning it up front would cost more
+		// requests than it saves. fetchWindow splits it later if it turns out large.
+		w.Partitions = []dest.Partition{{}}
+		return w, nil
+	}
+	minID, ok := recs[0].ID()
+	if !ok || minID <= 0 {
+		return nil, fmt.Errorf("table %s: Coupa returned a record without a valid id", r.t.Name)
+	}
+	// Most tables (currencies, roles, groups...) fit in one partition: one probe says so, and spares them
+	// the rounds that find a large table's id range.
+	above, _, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, probeOptions(minID+smallTable))
+	if err != nil {
+		return nil, err
+	}
+	if len(above) == 0 {
+		w.Partitions = []dest.Partition{{}}
+		return w, nil
+	}
+	maxID, err := estimateMaxID(ctx, r.e.cfg.Client, r.t.Resource, minID)
+	if err != nil {
+		return nil, err
+	}
+	w.Partitions = splitRange(minID, maxID, r.e.cfg.Concurrency)
+	r.e.cfg.Logger.Debug("window opened", "table", r.t.Name, "to", to, "min_id", minID, "max_id", maxID,
+		"partitions", len(w.Partitions))
+	return w, nil
+}
+
 // smallTable is the id span under which a table is fetched as one partition: a few pages do not repay
 // the requests that splitting costs.
-const smallTable = 4 * PageSize
+const smallTable = 4 * coupa.MaxPageSize
 
 // probeOptions asks for the first id above after: one tiny record.
 func probeOptions(after int64) *coupa.ListOptions {
@@ -39,7 +87,7 @@ func estimateMaxID(ctx context.Context, c Lister, resource string, known int64) 
 		if err != nil || len(recs) == 0 {
 			return 0, false, err
 		}
-		id, ok := recordID(recs[0])
+		id, ok := recs[0].ID()
 		if !ok || id <= after {
 			return 0, false, errBadProbe(resource, after)
 		}
@@ -87,7 +135,7 @@ func estimateMaxID(ctx context.Context, c Lister, resource string, known int64) 
 		return 0, fmt.Errorf("GET /api/%s has ids above %d: more than coupa can partition", resource, known+probeBound)
 	}
 	lo, hi = max(lo, found), empty
-	for hi-lo > max(lo/16, PageSize) {
+	for hi-lo > max(lo/16, coupa.MaxPageSize) {
 		width := hi - lo
 		points = points[:0]
 		for i := int64(1); i < probeFanout; i++ {
@@ -125,7 +173,7 @@ func splitRange(minID, maxID int64, n int) []dest.Partition {
 		return []dest.Partition{{}}
 	}
 	// Each partition should be worth at least a page of ids.
-	n = int(min(int64(n), span/PageSize))
+	n = int(min(int64(n), span/coupa.MaxPageSize))
 	width := (span + int64(n) - 1) / int64(n)
 	parts := make([]dest.Partition, 0, n)
 	lo := int64(0)
@@ -146,7 +194,7 @@ func splitAbove(p dest.Partition, maxID int64, n int) []dest.Partition {
 	if n <= 1 || span <= smallTable {
 		return nil
 	}
-	n = int(min(int64(n), span/PageSize))
+	n = int(min(int64(n), span/coupa.MaxPageSize))
 	width := (span + int64(n) - 1) / int64(n)
 	first := p
 	first.Hi = from + width
@@ -160,4 +208,46 @@ func splitAbove(p dest.Partition, maxID int64, n int) []dest.Partition {
 		lo += width
 	}
 	return append(parts, dest.Partition{Lo: lo, Hi: p.Hi})
+}
+
+// tailMaxID estimates the highest id a large incremental window can hold. The warehouse already knows the
+// highest id of the last sync, which costs no request; ids created since land in the unbounded last
+// partition anyway. Only a warehouse that cannot say sends the probes.
+func (r *tableRun) tailMaxID(ctx context.Context, after int64) (int64, error) {
+	if m, ok := r.e.cfg.Dest.(dest.MaxIDer); ok {
+		id, err := m.MaxID(ctx, r.t.Name)
+		if err != nil {
+			return 0, fmt.Errorf("reading the highest id of %s: %w", r.t.Name, err)
+		}
+		if id > after {
+			return id, nil
+		}
+	}
+	return estimateMaxID(ctx, r.e.cfg.Client, r.t.Resource, after)
+}
+
+// splitTail cuts the remaining range of the window's only partition into Concurrency ranges and saves
+// the new partitioning before fetching resumes: a crash leaves either layout, and both cover every id.
+func (r *tableRun) splitTail(ctx context.Context) error {
+	r.splitTried = true
+	r.mu.Lock()
+	tail := r.state.Window.Partitions[0]
+	r.mu.Unlock()
+	maxID, err := r.tailMaxID(ctx, tail.LastID)
+	if err != nil {
+		return err
+	}
+	parts := splitAbove(tail, maxID, r.e.cfg.Concurrency)
+	if parts == nil {
+		return nil
+	}
+	r.mu.Lock()
+	r.state.Window.Partitions = parts
+	snap := r.snapshot()
+	r.mu.Unlock()
+	if err := r.e.cfg.Dest.SaveState(context.WithoutCancel(ctx), snap); err != nil {
+		return fmt.Errorf("saving the partitions of %s: %w", r.t.Name, err)
+	}
+	r.e.cfg.Logger.Debug("large window split", "table", r.t.Name, "after_id", tail.LastID, "max_id", maxID, "partitions", len(parts))
+	return nil
 }
