@@ -12,8 +12,10 @@ package extract
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
@@ -64,8 +66,18 @@ type Summary struct {
 	RunID    int64          `json:"run_id"`
 	Status   string         `json:"status"` // ok | partial | failed | interrupted
 	Started  time.Time      `json:"started"`
-	Duration time.Duration  `json:"duration_ns"`
+	Duration time.Duration  `json:"-"` // as "seconds"
 	Tables   []TableSummary `json:"tables"`
+}
+
+// MarshalJSON writes the one shape a run's summary has, for `coupa sync -o json` and the run record alike:
+// durations in seconds.
+func (s Summary) MarshalJSON() ([]byte, error) {
+	type plain Summary
+	return json.Marshal(struct {
+		plain
+		Seconds float64 `json:"seconds"`
+	}{plain(s), seconds(s.Duration)})
 }
 
 // TableSummary is what a run did to one table. Requests, Retries and RateLimited are the client's
@@ -82,11 +94,22 @@ type TableSummary struct {
 	Requests    int64         `json:"requests"`
 	Retries     int64         `json:"retries"`
 	RateLimited int64         `json:"rate_limited"`
-	Duration    time.Duration `json:"duration_ns"`
+	Duration    time.Duration `json:"-"`       // as "seconds"
 	Resumed     bool          `json:"resumed"` // an open window of an earlier run was continued
 	From        time.Time     `json:"window_from,omitzero"`
 	To          time.Time     `json:"window_to,omitzero"`
 }
+
+func (t TableSummary) MarshalJSON() ([]byte, error) {
+	type plain TableSummary
+	return json.Marshal(struct {
+		plain
+		Seconds float64 `json:"seconds"`
+	}{plain(t), seconds(t.Duration)})
+}
+
+// seconds rounds to hundredths: what a person or a script wants of a run's time.
+func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*100) / 100 }
 
 // EventKind says what an Event reports.
 type EventKind int

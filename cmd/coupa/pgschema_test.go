@@ -81,7 +81,7 @@ func TestSyncIntoPGSchema(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("sync exit %d\nstderr: %s", res.code, res.stderr)
 	}
-	var doc summaryDoc
+	var doc summaryJSON
 	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil || doc.Status != "ok" || len(doc.Tables) != 2 {
 		t.Fatalf("summary %+v (%v)\n%s", doc, err, res.stdout)
 	}

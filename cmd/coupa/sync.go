@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -180,86 +179,42 @@ func syncExit(sum *extract.Summary, err error) error {
 	return withExit(exitPartial, msg)
 }
 
-// summaryRow is one table of `coupa sync -o json`.
-type summaryRow struct {
-	Table       string  `json:"table"`
-	Status      string  `json:"status"`
-	Message     string  `json:"message,omitempty"`
-	New         int     `json:"new"`
-	Updated     int     `json:"updated"`
-	Deleted     int     `json:"deleted"`
-	Children    int     `json:"children"`
-	Pages       int     `json:"pages"`
-	Requests    int64   `json:"requests"`
-	Retries     int64   `json:"retries"`
-	RateLimited int64   `json:"rate_limited"`
-	Seconds     float64 `json:"seconds"`
-	Resumed     bool    `json:"resumed"`
-	WindowFrom  string  `json:"window_from,omitempty"`
-	WindowTo    string  `json:"window_to,omitempty"`
-}
-
-type summaryDoc struct {
-	RunID   int64        `json:"run_id"`
-	Status  string       `json:"status"`
-	Seconds float64      `json:"seconds"`
-	Tables  []summaryRow `json:"tables"`
-}
-
-func summaryDocOf(sum *extract.Summary) summaryDoc {
-	doc := summaryDoc{RunID: sum.RunID, Status: sum.Status, Seconds: round2(sum.Duration.Seconds()), Tables: []summaryRow{}}
-	for _, t := range sum.Tables {
-		r := summaryRow{Table: t.Table, Status: t.Status, Message: t.Message, New: t.New, Updated: t.Updated,
-			Deleted: t.Deleted, Children: t.Children, Pages: t.Pages, Requests: t.Requests, Retries: t.Retries,
-			RateLimited: t.RateLimited, Seconds: round2(t.Duration.Seconds()), Resumed: t.Resumed}
-		if !t.From.IsZero() {
-			r.WindowFrom = t.From.Format(time.RFC3339)
-		}
-		if !t.To.IsZero() {
-			r.WindowTo = t.To.Format(time.RFC3339)
-		}
-		doc.Tables = append(doc.Tables, r)
-	}
-	return doc
-}
-
-func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
-
 func printSummary(w io.Writer, format string, sum *extract.Summary) error {
-	doc := summaryDocOf(sum)
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return enc.Encode(sum)
 	}
 	// Numbers align right; names are padded so that they still read left-aligned.
 	width := len("total")
-	for _, r := range doc.Tables {
-		width = max(width, len(r.Table))
+	for _, t := range sum.Tables {
+		width = max(width, len(t.Table))
 	}
 	pad := func(s string) string { return s + strings.Repeat(" ", width-len(s)) }
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, pad("TABLE")+"\tSTATUS\tNEW\tUPDATED\tDELETED\tCHILDREN\tREQUESTS\tRETRIES\t429S\tTIME\t")
-	var tot summaryRow
-	for _, r := range doc.Tables {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1fs\t\n", pad(r.Table), r.Status, r.New, r.Updated,
-			r.Deleted, r.Children, r.Requests, r.Retries, r.RateLimited, r.Seconds)
-		tot.New += r.New
-		tot.Updated += r.Updated
-		tot.Deleted += r.Deleted
-		tot.Children += r.Children
-		tot.Requests += r.Requests
-		tot.Retries += r.Retries
-		tot.RateLimited += r.RateLimited
+	row := func(name, status string, t extract.TableSummary) {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1fs\t\n", pad(name), status, t.New, t.Updated,
+			t.Deleted, t.Children, t.Requests, t.Retries, t.RateLimited, t.Duration.Seconds())
 	}
-	fmt.Fprintf(tw, pad("total")+"\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1fs\t\n", doc.Status, tot.New, tot.Updated, tot.Deleted,
-		tot.Children, tot.Requests, tot.Retries, tot.RateLimited, doc.Seconds)
+	tot := extract.TableSummary{Duration: sum.Duration}
+	for _, t := range sum.Tables {
+		row(t.Table, t.Status, t)
+		tot.New += t.New
+		tot.Updated += t.Updated
+		tot.Deleted += t.Deleted
+		tot.Children += t.Children
+		tot.Requests += t.Requests
+		tot.Retries += t.Retries
+		tot.RateLimited += t.RateLimited
+	}
+	row("total", sum.Status, tot)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for _, r := range doc.Tables {
-		if r.Message != "" {
-			fmt.Fprintf(w, "%s: %s\n", r.Table, r.Message)
+	for _, t := range sum.Tables {
+		if t.Message != "" {
+			fmt.Fprintf(w, "%s: %s\n", t.Table, t.Message)
 		}
 	}
 	return nil

@@ -52,11 +52,11 @@ func TestSyncCommandMatchesSimulator(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("sync exit %d\nstderr: %s", res.code, res.stderr)
 	}
-	var doc summaryDoc
+	var doc summaryJSON
 	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
 		t.Fatalf("-o json is not JSON: %v\n%s", err, res.stdout)
 	}
-	if doc.Status != "ok" || len(doc.Tables) != len(catalog.All()) {
+	if doc.Status != "ok" || len(doc.Tables) != len(catalog.All()) || doc.Seconds <= 0 || doc.RunID == 0 {
 		t.Fatalf("summary %+v", doc)
 	}
 	var rows, requests int64
@@ -368,4 +368,19 @@ func TestSyncPrefix(t *testing.T) {
 	if plain != 0 {
 		t.Fatal("an unprefixed invoices table was created")
 	}
+}
+
+// summaryJSON is the documented shape of `coupa sync -o json`, as a script reads it.
+type summaryJSON struct {
+	RunID   int64   `json:"run_id"`
+	Status  string  `json:"status"`
+	Seconds float64 `json:"seconds"`
+	Tables  []struct {
+		Table    string  `json:"table"`
+		Status   string  `json:"status"`
+		New      int     `json:"new"`
+		Updated  int     `json:"updated"`
+		Requests int64   `json:"requests"`
+		Seconds  float64 `json:"seconds"`
+	} `json:"tables"`
 }
