@@ -555,7 +555,7 @@ func (f *filter) matches(o obj, loc *time.Location) (bool, error) {
 type projection struct {
 	names []string       // per output position: the attribute's normalised name
 	at    map[string]int // attribute name, in its normalised and its dashed spelling -> output position
-	sub []*projection  // per output position: an association's own fields, nil for an attribute
+	sub   []*projection  // per output position: an association's own fields, nil for an attribute
 	// last is the layout of the last record applied: records of a table list their attributes in the
 	// same order, so the next one is matched by comparing keys instead of hashing them.
 	last atomic.Pointer[layout]
