@@ -307,3 +307,13 @@ func TestGraphQLCountsRecordsForLatency(t *testing.T) {
 		t.Fatalf("empty answer %d %s", r.status, r.body)
 	}
 }
+
+// Introspection is valid GraphQL but not simulated: the field fails loudly instead of answering an empty schema.
+func TestGraphQLIntrospectionNotSimulated(t *testing.T) {
+	st := start(t, Options{})
+	g := st.gql(st.tok, `{ __schema { queryType { name } } }`, nil)
+	g.mustFail(t, "__schema")
+	if string(g.Data["__schema"]) != "null" {
+		t.Fatalf("introspection: %s", g.raw)
+	}
+}

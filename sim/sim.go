@@ -1,5 +1,5 @@
-// Package sim is a simulator of the Coupa Core REST API: OAuth2, data, queries, writes, throttling and
-// faults, following ../shared/coupa-api.md independently of package coupa.
+// Package sim is a simulator of the Coupa Core API, REST and GraphQL: OAuth2, data, queries, writes,
+// throttling and faults, following ../shared/coupa-api.md independently of package coupa.
 package sim
 
 import (
