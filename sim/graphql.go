@@ -98,11 +98,21 @@ func (g *graphqlRun) root(sel ast.SelectionSet) obj {
 	for _, fs := range g.collect(sel, "Query") {
 		f := fs[0]
 		key := responseKey(f)
-		if f.Name == "__typename" {
-			out = append(out, kv{key, "Query"})
-			continue
+		var v any
+		var err error
+		switch f.Name {
+		case "__typename":
+			v = "Query"
+		case "__schema":
+			v = g.object(introSchema(graphqlSchema), "__Schema", mergedSelection(fs))
+		case "__type":
+			name, _ := f.ArgumentMap(g.vars)["name"].(string)
+			if d := graphqlSchema.Types[name]; d != nil {
+				v = g.object(introNamed(graphqlSchema, d), "__Type", mergedSelection(fs))
+			}
+		default:
+			v, err = g.rootField(f, mergedSelection(fs))
 		}
-		v, err := g.rootField(f, mergedSelection(fs))
 		if err != nil {
 			g.errs = append(g.errs, &gqlerror.Error{Message: err.Error(), Path: ast.Path{ast.PathName(key)},
 				Locations: []gqlerror.Location{{Line: f.Position.Line, Column: f.Position.Column}}})
@@ -199,10 +209,17 @@ func (g *graphqlRun) object(o obj, typ string, sel ast.SelectionSet) obj {
 			continue
 		}
 		var v any
-		if i, ok := o.lookup(fromCamel(f.Name)); ok {
+		i, found := o.lookup(fromCamel(f.Name))
+		if found {
 			v = o[i].v
 		}
+		if l, ok := v.(lazy); ok {
+			v = l()
+		}
 		if def := graphqlSchema.Types[f.Definition.Type.Name()]; def != nil && def.Kind == ast.Object {
+			if !found && f.Definition.Type.Elem != nil {
+				v = []obj{} // a collection the record does not carry is empty
+			}
 			v = g.nested(v, f.Definition.Type, mergedSelection(fs))
 		}
 		out = append(out, kv{key, plainValue(v)})
@@ -234,10 +251,6 @@ func (g *graphqlRun) nested(v any, typ *ast.Type, sel ast.SelectionSet) any {
 			out[i] = one(e)
 		}
 		return out
-	case nil:
-		if typ.Elem != nil {
-			return []obj{} // a collection the record does not carry is empty
-		}
 	}
 	return nil
 }

@@ -308,12 +308,78 @@ func TestGraphQLCountsRecordsForLatency(t *testing.T) {
 	}
 }
 
-// Introspection is valid GraphQL but not simulated: the field fails loudly instead of answering an empty schema.
-func TestGraphQLIntrospectionNotSimulated(t *testing.T) {
+// Introspection is supported (wave 2 §7): answered from the schema the queries are validated against.
+func TestGraphQLIntrospection(t *testing.T) {
 	st := start(t, Options{})
-	g := st.gql(st.tok, `{ __schema { queryType { name } } }`, nil)
-	g.mustFail(t, "__schema")
-	if string(g.Data["__schema"]) != "null" {
-		t.Fatalf("introspection: %s", g.raw)
+	type typeRef struct {
+		Kind   string   `json:"kind"`
+		Name   *string  `json:"name"`
+		OfType *typeRef `json:"ofType"`
+	}
+	var schema struct {
+		QueryType    struct{ Name string } `json:"queryType"`
+		MutationType any                   `json:"mutationType"`
+		Types        []struct {
+			Kind   string `json:"kind"`
+			Name   string `json:"name"`
+			Fields []struct {
+				Name string  `json:"name"`
+				Type typeRef `json:"type"`
+				Args []struct {
+					Name string `json:"name"`
+				} `json:"args"`
+			} `json:"fields"`
+		} `json:"types"`
+		Directives []struct {
+			Name      string   `json:"name"`
+			Locations []string `json:"locations"`
+		} `json:"directives"`
+	}
+	st.gql(st.tok, `query IntrospectionQuery { __schema { queryType { name } mutationType { name }
+		types { kind name fields(includeDeprecated: true) { name args { name } type { ...T } } }
+		directives { name locations } } }
+		fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }`, nil).
+		data(t, "__schema", &schema)
+	if schema.QueryType.Name != "Query" || schema.MutationType != nil || len(schema.Directives) == 0 {
+		t.Fatalf("schema: %+v", schema.QueryType)
+	}
+	found := map[string]string{}
+	for _, ty := range schema.Types {
+		if ty.Kind == "SCALAR" && ty.Fields != nil {
+			t.Fatalf("scalar %s has fields", ty.Name)
+		}
+		for _, f := range ty.Fields {
+			r := f.Type
+			desc := r.Kind
+			for r.OfType != nil {
+				r = *r.OfType
+				desc += " " + r.Kind
+			}
+			if r.Name != nil {
+				desc += " " + *r.Name
+			}
+			found[ty.Name+"."+f.Name] = desc
+			if ty.Name == "Query" && f.Name == "users" && (len(f.Args) != 1 || f.Args[0].Name != "query") {
+				t.Fatalf("users arguments %+v", f.Args)
+			}
+		}
+	}
+	if found["User.userGroups"] != "LIST NON_NULL OBJECT UserGroup" || found["UserGroup.users"] != "LIST NON_NULL OBJECT User" ||
+		found["User.id"] != "NON_NULL SCALAR Int" || found["Role.description"] != "SCALAR String" {
+		t.Fatalf("field types: userGroups %q, users %q, id %q, description %q", found["User.userGroups"],
+			found["UserGroup.users"], found["User.id"], found["Role.description"])
+	}
+	var user struct {
+		Name   string                  `json:"name"`
+		Fields []struct{ Name string } `json:"fields"`
+	}
+	g := st.gql(st.tok, `{ __type(name: "User") { name fields { name } } nothing: __type(name: "Nope") { name } }`, nil)
+	g.data(t, "__type", &user)
+	names := map[string]bool{}
+	for _, f := range user.Fields {
+		names[f.Name] = true
+	}
+	if user.Name != "User" || !names["type"] || !names["categoryPlannerUser"] || !names["accountGroups"] || string(g.Data["nothing"]) != "null" {
+		t.Fatalf("__type(User): %+v, nothing %s", user, g.Data["nothing"])
 	}
 }
