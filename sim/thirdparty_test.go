@@ -203,6 +203,13 @@ func TestEscapedQuestionMark(t *testing.T) {
 
 func TestInstanceBucket(t *testing.T) {
 	clients := []Client{{ID: "a", Secret: "a", Scopes: []string{"core.common.read"}}, {ID: "b", Secret: "b", Scopes: []string{"core.common.read"}}}
+	// By default every connection and token of one client id draws from the client's one bucket.
+	per := start(t, Options{Rate: 0.001, Burst: 1, Clients: clients})
+	a1, a2, b1 := per.mint("a", "a", ""), per.mint("a", "a", ""), per.mint("b", "b", "")
+	if per.do("GET", "/api/currencies", a1, jsonType, "").code != 200 || per.do("GET", "/api/currencies", a2, jsonType, "").code != 429 ||
+		per.do("GET", "/api/currencies", b1, jsonType, "").code != 200 {
+		t.Fatal("a client's tokens do not share one bucket, or clients share one")
+	}
 	st := start(t, Options{Rate: 0.001, Burst: 1, InstanceBucket: true, Clients: clients})
 	ta, tb := st.mint("a", "a", ""), st.mint("b", "b", "")
 	if st.do("GET", "/api/currencies", ta, jsonType, "").code != 200 {
