@@ -135,7 +135,7 @@ func parseKey(key string) ([]string, string, error) {
 	if name == "" {
 		return nil, "", bad("malformed query parameter %q", key)
 	}
-	path := []string{norm(name)}
+	path := []string{norm(fromCamel(name))}
 	if rest != "" {
 		rest = "[" + rest
 		for rest != "" {
@@ -146,7 +146,7 @@ func parseKey(key string) ([]string, string, error) {
 			if end < 2 {
 				return nil, "", bad("malformed query parameter %q", key)
 			}
-			path = append(path, norm(rest[1:end]))
+			path = append(path, norm(fromCamel(rest[1:end])))
 			rest = rest[end+1:]
 		}
 	}
@@ -187,7 +187,7 @@ func parseQuery(raw string, maxLimit int, rejectOver bool) (*query, error) {
 			}
 			q.offset = n
 		case nk == "order_by":
-			q.orderBy = norm(v)
+			q.orderBy = norm(fromCamel(v))
 		case nk == "dir":
 			switch strings.ToLower(v) {
 			case "asc", "":

@@ -142,6 +142,18 @@ func TestCamelCaseFields(t *testing.T) {
 	if len(g) != 2 {
 		t.Fatalf("group %v", g)
 	}
+	// Filters and order_by read camelCase names the same way, rather than ignoring them as unknown.
+	for _, c := range [][2]string{{"/api/user_groups?canApprove=true", "/api/user_groups?can_approve=true"},
+		{"/api/users?employeeNumber[ends_with]=7", "/api/users?employee-number[ends_with]=7"},
+		{"/api/users?defaultCurrency[code]=USD", "/api/users?default_currency[code]=USD"}} {
+		camel, snake := st.list(c[0]), st.list(c[1])
+		if len(snake) == 0 || !slices.Equal(ids(camel), ids(snake)) {
+			t.Fatalf("%s: %v, %s gives %v", c[0], ids(camel), c[1], ids(snake))
+		}
+	}
+	if a, b := st.list("/api/users?order_by=employeeNumber&dir=desc&limit=5"), st.list("/api/users?order_by=employee_number&dir=desc&limit=5"); !slices.Equal(ids(a), ids(b)) {
+		t.Fatalf("order_by camelCase %v, snake %v", ids(a), ids(b))
+	}
 }
 
 func TestUnknownFieldsSetting(t *testing.T) {
