@@ -164,12 +164,16 @@ func (s *Server) throttle(p principal, f format) (response, bool) {
 	if s.opts.Rate < 0 {
 		return response{}, true
 	}
+	key := p.key // every connection of a client id shares its bucket
+	if s.opts.InstanceBucket {
+		key = "instance"
+	}
 	now := time.Now()
 	s.authMu.Lock()
-	b := s.buckets[p.key]
+	b := s.buckets[key]
 	if b == nil {
 		b = &bucket{tokens: float64(s.opts.Burst), last: now}
-		s.buckets[p.key] = b
+		s.buckets[key] = b
 	}
 	b.tokens = min(float64(s.opts.Burst), b.tokens+now.Sub(b.last).Seconds()*s.opts.Rate)
 	b.last = now

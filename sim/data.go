@@ -559,6 +559,7 @@ func (s *store) genUser(sc *scratch, t *table, id int64, r *rec, children bool) 
 		kv{"authentication-method", []string{"coupa_credentials", "saml", "ldap"}[s.pick(tag, id, 2, 3)]},
 		kv{"sso-identifier", nil}, kv{"default-locale", "en"}, kv{"business-group-security-type", s.pick(tag, id, 3, 2)},
 		kv{"mention-name", login},
+		kv{"type", nil}, // blank for people; what else Coupa puts there is not documented
 		kv{"manager", mgr},
 		kv{"default-currency", s.currencyStub(1)},
 		kv{"default-account", s.accountStub(s.ref(tag, id, 4, s.c.accounts))},

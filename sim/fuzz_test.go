@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -37,6 +38,33 @@ func FuzzListQuery(f *testing.F) {
 			if w.Code >= 500 {
 				t.Fatalf("%s %s?%s with %q: %d %s", m.method, m.path, query, body, w.Code, w.Body)
 			}
+		}
+	})
+}
+
+// FuzzGraphQL feeds arbitrary documents and query: strings to POST /api/graphql: every answer must be
+// HTTP 200 (data or errors), never a 500 (a recovered panic).
+func FuzzGraphQL(f *testing.F) {
+	for _, seed := range []string{`{ users(query: "id[gt]=3") { id roles { description } } }`,
+		`query($q: String) { userGroups(query: $q) { users { userGroups { users { id } } } } }`,
+		`{ __schema { types { fields { type { ofType { name } } } } } }`, `{ user(id: 3) { ... on User { manager { manager { login } } } } }`,
+		`{ a: roles { id } a: roles { name } }`, `{ accountGroups(query: "&x[") { id } }`, `{`, `mutation { x }`} {
+		f.Add(seed, "type[blank]=true&limit=2")
+	}
+	s, err := New(Options{Scale: 50, Rate: -1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	tok := mintDirect(f, s)
+	f.Fuzz(func(t *testing.T, doc, q string) {
+		body, _ := json.Marshal(map[string]any{"query": doc, "variables": map[string]any{"q": q}})
+		req := httptest.NewRequest("POST", graphqlPath, strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code != 200 {
+			t.Fatalf("%q with query %q: %d %s", doc, q, w.Code, w.Body)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/url"
@@ -20,6 +21,15 @@ type badRequest struct{ msg string }
 func (e *badRequest) Error() string { return e.msg }
 
 func bad(format string, args ...any) error { return &badRequest{fmt.Sprintf(format, args...)} }
+
+// unknownAttribute is a filter naming an attribute the records do not have. Whether Coupa refuses it or
+// ignores it is uncertain, so the list decides (query.refuseUnknown).
+type unknownAttribute struct{ badRequest }
+
+func isUnknownAttribute(err error) bool {
+	var u *unknownAttribute
+	return errors.As(err, &u)
+}
 
 var operators = map[string]bool{"contains": true, "starts_with": true, "ends_with": true, "gt": true, "lt": true,
 	"gt_or_eq": true, "lt_or_eq": true, "not_eq": true, "in": true, "not_in": true, "blank": true}
@@ -115,6 +125,8 @@ type query struct {
 	fields   []any // nil = every field
 	proj     *projection
 	returnOb string
+	// refuseUnknown answers a filter on an unknown attribute with 400; otherwise the filter is ignored.
+	refuseUnknown bool
 }
 
 // parseKey splits "supplier[name][contains]" into its path and operator.
@@ -123,7 +135,7 @@ func parseKey(key string) ([]string, string, error) {
 	if name == "" {
 		return nil, "", bad("malformed query parameter %q", key)
 	}
-	path := []string{norm(name)}
+	path := []string{norm(fromCamel(name))}
 	if rest != "" {
 		rest = "[" + rest
 		for rest != "" {
@@ -134,7 +146,7 @@ func parseKey(key string) ([]string, string, error) {
 			if end < 2 {
 				return nil, "", bad("malformed query parameter %q", key)
 			}
-			path = append(path, norm(rest[1:end]))
+			path = append(path, norm(fromCamel(rest[1:end])))
 			rest = rest[end+1:]
 		}
 	}
@@ -175,7 +187,7 @@ func parseQuery(raw string, maxLimit int, rejectOver bool) (*query, error) {
 			}
 			q.offset = n
 		case nk == "order_by":
-			q.orderBy = norm(v)
+			q.orderBy = norm(fromCamel(v))
 		case nk == "dir":
 			switch strings.ToLower(v) {
 			case "asc", "":
@@ -337,7 +349,7 @@ func leaves(v any, path []string, out []any) ([]any, error) {
 				return leaves(x[i].v, append([]string{"id"}, path[1:]...), out)
 			}
 		}
-		return out, bad("unknown attribute %q", path[0])
+		return out, &unknownAttribute{badRequest{fmt.Sprintf("unknown attribute %q", path[0])}}
 	case []obj:
 		if len(x) == 0 {
 			return append(out, nil), nil
@@ -541,8 +553,9 @@ func (f *filter) matches(o obj, loc *time.Location) (bool, error) {
 // asked name against every attribute of every record, took the projection from half of a list request's
 // cost to a small share of it.
 type projection struct {
-	at  map[string]int // attribute name, in its normalised and its dashed spelling -> output position
-	sub []*projection  // per output position: an association's own fields, nil for an attribute
+	names []string       // per output position: the attribute's normalised name
+	at    map[string]int // attribute name, in its normalised and its dashed spelling -> output position
+	sub   []*projection  // per output position: an association's own fields, nil for an attribute
 	// last is the layout of the last record applied: records of a table list their attributes in the
 	// same order, so the next one is matched by comparing keys instead of hashing them.
 	last atomic.Pointer[layout]
@@ -601,13 +614,14 @@ func (p *projection) layoutOf(o obj) *layout {
 func compileFields(spec []any) *projection {
 	p := &projection{at: map[string]int{}}
 	add := func(name string, sub *projection) {
-		n := norm(name)
+		n := norm(fromCamel(name)) // GraphQL's camelCase names mean the same attributes
 		if _, dup := p.at[n]; dup {
 			return // asked twice: Coupa renders an attribute once
 		}
 		p.at[n] = len(p.sub)
 		p.at[strings.ReplaceAll(n, "_", "-")] = len(p.sub)
 		p.sub = append(p.sub, sub)
+		p.names = append(p.names, n)
 	}
 	for _, f := range spec {
 		switch x := f.(type) {
@@ -803,6 +817,9 @@ func (s *store) list(t *table, q *query) ([]int64, error) {
 		o := s.render(t, id, needChildren)
 		for _, f := range slow {
 			ok, err := f.matches(o, s.loc)
+			if err != nil && !q.refuseUnknown && isUnknownAttribute(err) {
+				continue // an ignored filter holds for every record
+			}
 			if err != nil || !ok {
 				return false, err
 			}

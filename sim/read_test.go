@@ -622,7 +622,9 @@ func TestXMLRendering(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	st := start(t, Options{})
+	// Refusing filters on unknown attributes was the only behaviour before it became a setting; the
+	// default now ignores them (TestUnknownFilterAttribute).
+	st := start(t, Options{RefuseUnknownFilters: true})
 	cases := []struct {
 		method, path, body string
 		code               int

@@ -1,5 +1,5 @@
-// Package sim is a simulator of the Coupa Core REST API: OAuth2, data, queries, writes, throttling and
-// faults, following ../shared/coupa-api.md independently of package coupa.
+// Package sim is a simulator of the Coupa Core API, REST and GraphQL: OAuth2, data, queries, writes,
+// throttling and faults, following ../shared/coupa-api.md independently of package coupa.
 package sim
 
 import (
@@ -49,6 +49,28 @@ type Options struct {
 	ScopeStatus int
 	// ExportKeepsUpdatedAt makes mark-exported leave updated-at alone (default: it is a change and bumps it).
 	ExportKeepsUpdatedAt bool
+	// LatencyPerRecord is added to an answer for every record it returns (a list page, a shown record, a
+	// GraphQL query's root records), so that big pages cost more than small ones, as on Coupa.
+	LatencyPerRecord time.Duration
+	// InstanceBucket throttles every client of the instance through one token bucket (Coupa's limit is
+	// per instance); by default each client id has its own.
+	InstanceBucket bool
+	// RefuseUnknownFilters answers a filter on an attribute the records lack with 400 "unknown attribute"
+	// (Coupa's behaviour is uncertain); by default such a filter is ignored, which breaks no client.
+	RefuseUnknownFilters bool
+	// RefuseUnknownFields answers a fields= name the resource lacks with 400; by default it is dropped.
+	RefuseUnknownFields bool
+	// EscapedQuery says what a path whose '?' arrived percent-escaped (/api/users/5%3Ffields=...) means:
+	// "ignore" (default: id 5, the rest ignored, as Rails reads "5?..." as the integer 5), "apply" (id 5 and
+	// the query applied) or "404" (no such record).
+	EscapedQuery string
+	// NoGraphQL answers POST /api/graphql with 404, as on an instance without GraphQL.
+	NoGraphQL bool
+	// GraphQLPageSize is how many records a GraphQL collection returns at most (default 50, like REST).
+	GraphQLPageSize int
+	// GraphQLIgnoresPaging ignores limit, offset, order_by and dir inside a GraphQL query: argument, so
+	// that only id[gt] keyset paging works (whether Coupa honours them there is uncertain).
+	GraphQLIgnoresPaging bool
 	// MaxBody limits request bodies (default 1 MiB).
 	MaxBody int64
 	// Logger receives one line per request at debug level (default: discard).
@@ -146,6 +168,19 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.ScopeStatus == 0 {
 		opts.ScopeStatus = http.StatusForbidden
+	}
+	switch opts.EscapedQuery {
+	case "":
+		opts.EscapedQuery = "ignore"
+	case "ignore", "apply", "404":
+	default:
+		return nil, fmt.Errorf("sim: EscapedQuery %q: use ignore, apply or 404", opts.EscapedQuery)
+	}
+	if opts.GraphQLPageSize <= 0 {
+		opts.GraphQLPageSize = 50
+	}
+	if opts.LatencyPerRecord < 0 || opts.Latency < 0 || opts.LatencyJitter < 0 {
+		return nil, fmt.Errorf("sim: latencies must not be negative")
 	}
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = 1 << 20
@@ -250,6 +285,8 @@ type response struct {
 	body   []byte
 	header map[string]string
 	pooled *[]byte // body's buffer, returned to bufPool once written
+	// records is how many records the answer returns, for LatencyPerRecord.
+	records int
 }
 
 // bufPool recycles response buffers: a 50-invoice page is ~100 KB, and regrowing it dominated allocation.
@@ -390,7 +427,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleAdmin(sw, r)
 	case strings.HasPrefix(p, "/api/"):
 		endpoint = strings.SplitN(strings.TrimPrefix(p, "/api/"), "/", 2)[0]
-		if resourceByName(endpoint) == nil {
+		if resourceByName(endpoint) == nil && p != graphqlPath {
 			endpoint = "unknown"
 		}
 		s.serveAPI(sw, r)
@@ -402,12 +439,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveAPI is the /api pipeline: latency, authentication, throttle, faults, then the handler.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	f := wantFormat(r)
-	if d := s.latency(); d > 0 {
-		select {
-		case <-time.After(d):
-		case <-r.Context().Done():
-			return
-		}
+	if r.URL.Path == graphqlPath {
+		f = formatJSON // "All responses are in JSON only"
+	}
+	if !sleep(r, s.latency()) {
+		return
 	}
 	p, resp, ok := s.authenticate(r, f)
 	if !ok {
@@ -428,10 +464,28 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp = s.handleAPI(r, f, p)
+	if !sleep(r, s.opts.LatencyPerRecord*time.Duration(resp.records)) {
+		return
+	}
 	s.write(w, r, resp, kind)
 	if resp.pooled != nil && cap(resp.body) <= 1<<20 {
 		*resp.pooled = resp.body[:0]
 		bufPool.Put(resp.pooled)
+	}
+}
+
+// sleep waits d unless the request is cancelled first; it says whether to go on.
+func sleep(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
 	}
 }
 
@@ -500,7 +554,10 @@ func (s *Server) resetConn(w http.ResponseWriter) {
 
 // handleAPI answers an authenticated, unthrottled /api request.
 func (s *Server) handleAPI(r *http.Request, f format, p principal) response {
-	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/api/"), "/"), "/")
+	if r.URL.Path == graphqlPath && !s.opts.NoGraphQL {
+		return s.handleGraphQL(r, p)
+	}
+	parts := strings.Split(strings.Trim(strings.TrimPrefix(s.apiPath(r), "/api/"), "/"), "/")
 	s.mu.RLock()
 	t := s.st.tables[parts[0]]
 	s.mu.RUnlock()
@@ -542,17 +599,74 @@ func (s *Server) handleAPI(r *http.Request, f format, p principal) response {
 	return s.fail(f, http.StatusMethodNotAllowed, r.Method+" is not supported on "+r.URL.Path)
 }
 
+// apiPath is the request's path with a percent-escaped '?' (decoded into the path) read as
+// Options.EscapedQuery says; "apply" moves what follows it into the query.
+func (s *Server) apiPath(r *http.Request) string {
+	p := r.URL.Path
+	i := strings.IndexByte(p, '?')
+	if i < 0 || s.opts.EscapedQuery == "404" {
+		return p
+	}
+	if s.opts.EscapedQuery == "apply" {
+		esc := r.URL.EscapedPath()
+		if j := strings.Index(strings.ToUpper(esc), "%3F"); j >= 0 {
+			q := esc[j+3:]
+			if r.URL.RawQuery != "" {
+				q += "&" + r.URL.RawQuery
+			}
+			r.URL.RawQuery = q
+		}
+	}
+	return p[:i]
+}
+
 func (s *Server) queryOf(r *http.Request) (*query, error) {
-	return parseQuery(r.URL.RawQuery, 50, s.opts.RejectLimitOver50)
+	return s.parseQuery(r.URL.RawQuery, 50, s.opts.RejectLimitOver50)
+}
+
+// parseQuery reads a REST query string with the instance's settings; GraphQL's query: argument is read
+// by the same engine.
+func (s *Server) parseQuery(raw string, maxLimit int, rejectOver bool) (*query, error) {
+	q, err := parseQuery(raw, maxLimit, rejectOver)
+	if err != nil {
+		return nil, err
+	}
+	q.refuseUnknown = s.opts.RefuseUnknownFilters
+	return q, nil
+}
+
+// readQuery is queryOf for a read of t, with the fields names checked when RefuseUnknownFields says so;
+// the caller holds s.mu.
+func (s *Server) readQuery(r *http.Request, t *table) (*query, error) {
+	q, err := s.queryOf(r)
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.RefuseUnknownFields && q.proj != nil {
+		if name := s.st.unknownField(t, q.proj); name != "" {
+			return nil, bad("fields: unknown attribute %q for %s", name, t.r.name)
+		}
+	}
+	return q, nil
+}
+
+// renderFor renders record id of t for q: associations are expanded where q's projection asks them
+// for more than their stubs carry.
+func (s *Server) renderFor(sc *scratch, t *table, id int64, q *query) obj {
+	o := s.st.renderIn(sc, t, id, true)
+	if q.proj != nil && q.returnOb == "" {
+		o = s.st.expand(o, q.proj)
+	}
+	return o
 }
 
 func (s *Server) handleList(r *http.Request, f format, t *table) response {
-	q, err := s.queryOf(r)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	q, err := s.readQuery(r, t)
 	if err != nil {
 		return s.fail(f, 400, err.Error())
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	ids, err := s.st.list(t, q)
 	if err != nil {
 		return s.fail(f, 400, err.Error())
@@ -570,13 +684,13 @@ func (s *Server) handleList(r *http.Request, f format, t *table) response {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	if f == formatJSON {
-		return jsonResponse(func(b []byte) []byte {
+		resp := jsonResponse(func(b []byte) []byte {
 			b = append(b, '[')
 			for i, id := range ids {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				o := s.st.renderIn(sc, t, id, true)
+				o := s.renderFor(sc, t, id, q)
 				if q.returnOb == "" && q.proj != nil {
 					// The projection is applied as the record is encoded: copying every record into its
 					// projected shape first was a fifth of the simulator's CPU in a sync.
@@ -588,31 +702,35 @@ func (s *Server) handleList(r *http.Request, f format, t *table) response {
 			}
 			return append(b, ']')
 		})
+		resp.records = len(ids)
+		return resp
 	}
 	var b bytes.Buffer
 	b.WriteString(xmlHeader)
 	name := pluralXML(t.r.xmlName)
 	xmlOpen(&b, name, ` type="array"`)
 	for _, id := range ids {
-		s.enc.xmlValue(&b, singular(name), q.shape(s.st.renderIn(sc, t, id, true)))
+		s.enc.xmlValue(&b, singular(name), q.shape(s.renderFor(sc, t, id, q)))
 		sc.reset()
 	}
 	xmlClose(&b, name)
 	b.WriteByte('\n')
-	return response{status: 200, ctype: "application/xml; charset=utf-8", body: b.Bytes()}
+	return response{status: 200, ctype: "application/xml; charset=utf-8", body: b.Bytes(), records: len(ids)}
 }
 
 func (s *Server) handleShow(r *http.Request, f format, t *table, id int64) response {
-	q, err := s.queryOf(r)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	q, err := s.readQuery(r, t)
 	if err != nil {
 		return s.fail(f, 400, err.Error())
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	if _, ok := t.get(id); !ok {
 		return s.notFound(f, t, id)
 	}
-	return s.render(f, t, q.shape(s.st.render(t, id, true)))
+	resp := s.render(f, t, q.shape(s.renderFor(nil, t, id, q)))
+	resp.records = 1
+	return resp
 }
 
 func (s *Server) notFound(f format, t *table, id int64) response {

@@ -57,7 +57,7 @@ var resources = []*resource{
 		statuses: []string{"approved", "pending", "rejected", "on_hold"}, weights: []int{70, 20, 7, 3},
 		count: func(c counts) int64 { return c.approvals }, gen: (*store).genApproval},
 	{name: "user_groups", xmlName: "user-group", scope: "core.user_group.read", active: true,
-		count: func(c counts) int64 { return c.groups }, gen: (*store).genGroup},
+		count: func(c counts) int64 { return c.groups }, gen: (*store).genGroup, children: []string{"users"}},
 	{name: "user_group_memberships", xmlName: "user-group-membership", scope: "core.user_group.read",
 		count: func(c counts) int64 { return c.memberships }, gen: (*store).genMembership},
 	{name: "roles", xmlName: "role", scope: "core.user.read",
@@ -107,6 +107,7 @@ type store struct {
 
 	memberUser, memberGroup []int32   // per membership id-1
 	userMembers             [][]int32 // per user id-1: membership ids
+	groupMembers            [][]int32 // per group id-1: membership ids
 }
 
 func timeUnix(t int64) time.Time { return time.Unix(t, 0) }
@@ -134,10 +135,12 @@ func newStore(seed int64, scale int, loc *time.Location, now func() time.Time) *
 	s.memberUser = make([]int32, nm)
 	s.memberGroup = make([]int32, nm)
 	s.userMembers = make([][]int32, s.c.users)
+	s.groupMembers = make([][]int32, s.c.groups)
 	for m := int64(1); m <= nm; m++ {
 		u, g := s.membershipOf(m)
 		s.memberUser[m-1], s.memberGroup[m-1] = int32(u), int32(g)
 		s.userMembers[u-1] = append(s.userMembers[u-1], int32(m))
+		s.groupMembers[g-1] = append(s.groupMembers[g-1], int32(m))
 	}
 	return s
 }
@@ -225,6 +228,9 @@ func (s *store) renderIn(sc *scratch, t *table, id int64, children bool) obj {
 	if children && t.r.name == "users" {
 		o = o.set("user-groups", s.userGroupStubs(id))
 	}
+	if children && t.r.name == "user_groups" {
+		o = o.set("users", s.groupUserStubs(id))
+	}
 	return o
 }
 
@@ -249,6 +255,24 @@ func (s *store) userGroupStubs(user int64) []obj {
 		}
 		if g, ok := s.groupStub(int64(s.memberGroup[m-1])).(obj); ok {
 			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// groupUserStubs are a group's members, as the group's users[] shows them (fact sheet 6.9).
+func (s *store) groupUserStubs(group int64) []obj {
+	out := []obj{}
+	if group < 1 || group > int64(len(s.groupMembers)) {
+		return out
+	}
+	mt := s.tables["user_group_memberships"]
+	for _, m := range s.groupMembers[group-1] {
+		if mt.recs[m-1].deleted || int64(s.memberGroup[m-1]) != group {
+			continue
+		}
+		if u, ok := s.userStub(int64(s.memberUser[m-1])).(obj); ok {
+			out = append(out, u)
 		}
 	}
 	return out
@@ -343,6 +367,12 @@ func (s *store) addMember(id, user, group int64) {
 	s.memberUser[id-1], s.memberGroup[id-1] = int32(user), int32(group)
 	if user >= 1 && user <= int64(len(s.userMembers)) {
 		s.userMembers[user-1] = append(s.userMembers[user-1], int32(id))
+	}
+	if group >= 1 {
+		for int64(len(s.groupMembers)) < group {
+			s.groupMembers = append(s.groupMembers, nil)
+		}
+		s.groupMembers[group-1] = append(s.groupMembers[group-1], int32(id))
 	}
 }
 

@@ -65,6 +65,27 @@ func norm(s string) string {
 	return strings.ToLower(strings.ReplaceAll(s, "-", "_"))
 }
 
+// fromCamel turns a GraphQL-style camelCase name (userGroups, canApprove) into Coupa's underscore form
+// (user_groups, can_approve). Names that already use dashes or underscores, or have no lowercase letter
+// before an uppercase one, are left to norm.
+func fromCamel(s string) string {
+	if strings.ContainsAny(s, "-_") || !hasUpper(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			if i > 0 && s[i-1] >= 'a' && s[i-1] <= 'z' || i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+				b.WriteByte('_')
+			}
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
 func hasUpper(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 'A' && s[i] <= 'Z' {

@@ -526,17 +526,24 @@ func (s *Server) saveFields(t *table, id int64, fields obj) {
 
 func (st *store) moveMember(id, user, group int64) {
 	if id <= int64(len(st.memberUser)) {
-		if old := int64(st.memberUser[id-1]); old >= 1 && old <= int64(len(st.userMembers)) {
-			l := st.userMembers[old-1]
-			for i, m := range l {
-				if int64(m) == id {
-					st.userMembers[old-1] = append(l[:i:i], l[i+1:]...)
-					break
-				}
-			}
-		}
+		dropMember(st.userMembers, int64(st.memberUser[id-1]), id)
+		dropMember(st.groupMembers, int64(st.memberGroup[id-1]), id)
 	}
 	st.addMember(id, user, group)
+}
+
+// dropMember removes membership id from index[owner-1], a user's or a group's membership list.
+func dropMember(index [][]int32, owner, id int64) {
+	if owner < 1 || owner > int64(len(index)) {
+		return
+	}
+	l := index[owner-1]
+	for i, m := range l {
+		if int64(m) == id {
+			index[owner-1] = append(l[:i:i], l[i+1:]...)
+			return
+		}
+	}
 }
 
 // replaceGroups makes a user's memberships exactly groups: PUT on a user replaces the set.
@@ -578,7 +585,7 @@ func (s *Server) writeResult(r *http.Request, f format, t *table, id int64, stat
 	if q.returnOb == "none" {
 		return response{status: status}
 	}
-	resp := s.render(f, t, q.shape(s.st.render(t, id, true)))
+	resp := s.render(f, t, q.shape(s.renderFor(nil, t, id, q)))
 	resp.status = status
 	return resp
 }

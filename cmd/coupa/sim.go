@@ -36,6 +36,10 @@ type simFlags struct {
 	rate                                                    float64
 	retryAfter, tls, noRoles, scopeEcho, rejectOver50       bool
 	unsortedPages                                           bool
+	noGraphQL, refuseUnknownFilters, refuseUnknownFields    bool
+	instanceBucket, graphqlIgnoresPaging                    bool
+	escapedQuery                                            string
+	graphqlPageSize                                         int
 	tokenTTL                                                time.Duration
 	clients, apiKeys                                        []string
 }
@@ -61,9 +65,10 @@ Examples:
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:4010", "address to listen on (port 0 picks a free port)")
 	fl.Int64Var(&f.seed, "seed", 1, "seed of the generated data and of injected faults")
 	fl.IntVar(&f.scale, "scale", 200, "number of invoices; everything else in proportion")
-	fl.StringVar(&f.latency, "latency", "", "added to every /api request: a duration (50ms) or a range (20ms-200ms)")
+	fl.StringVar(&f.latency, "latency", "", "added to every /api request: a duration (50ms) or a range (20ms-200ms), optionally plus a cost per record returned (300ms+10ms/record)")
 	fl.Float64Var(&f.rate, "rate", 25, "per-client token bucket, requests per second (negative disables throttling)")
 	fl.IntVar(&f.burst, "burst", 20, "per-client token bucket burst")
+	fl.BoolVar(&f.instanceBucket, "instance-rate-limit", false, "one token bucket for every client of the instance (Coupa's limit is per instance) instead of one per client id")
 	fl.BoolVar(&f.retryAfter, "retry-after", false, "send Retry-After with 429 answers")
 	fl.DurationVar(&f.tokenTTL, "token-ttl", 24*time.Hour, "lifetime of access tokens")
 	fl.StringVar(&f.faults, "faults", "", "fault rates, e.g. 500=0.01,502=0.01,503=0.02,429=0.01,reset=0.001,truncate=0.001,slow=0.01,slow-by=2s")
@@ -79,6 +84,12 @@ Examples:
 	fl.BoolVar(&f.rejectOver50, "reject-limit-over-50", false, "answer limit>50 with 400 instead of clamping")
 	fl.BoolVar(&f.unsortedPages, "unsorted-pages", false, "list each page's records in a shuffled order (whether Coupa sorts filtered lists is uncertain)")
 	fl.IntVar(&f.validationStatus, "validation-status", 400, "status of validation errors (400 or 422)")
+	fl.BoolVar(&f.noGraphQL, "no-graphql", false, "answer POST /api/graphql with 404, as an instance without GraphQL")
+	fl.IntVar(&f.graphqlPageSize, "graphql-page-size", 50, "most records a GraphQL collection returns (Coupa's page size is uncertain)")
+	fl.BoolVar(&f.graphqlIgnoresPaging, "graphql-ignores-paging", false, "ignore limit/offset/order_by/dir inside GraphQL query: strings (uncertain whether Coupa honours them)")
+	fl.BoolVar(&f.refuseUnknownFilters, "refuse-unknown-filters", false, "answer a filter on an unknown attribute with 400 instead of ignoring it (uncertain)")
+	fl.BoolVar(&f.refuseUnknownFields, "refuse-unknown-fields", false, "answer a fields= name the resource lacks with 400 instead of dropping it (uncertain)")
+	fl.StringVar(&f.escapedQuery, "escaped-query", "ignore", "what /api/users/5%3Ffields=... means: ignore (id 5, rest ignored), apply (id 5, query applied) or 404 (uncertain)")
 	return cmd
 }
 
@@ -86,7 +97,10 @@ Examples:
 func simOptions(f simFlags) (sim.Options, error) {
 	o := sim.Options{Seed: f.seed, Scale: f.scale, Rate: f.rate, Burst: f.burst, RetryAfter: f.retryAfter,
 		TokenTTL: f.tokenTTL, APIKeys: f.apiKeys, NoRolesEndpoint: f.noRoles, ScopeEcho: f.scopeEcho,
-		RejectLimitOver50: f.rejectOver50, UnsortedPages: f.unsortedPages, ValidationStatus: f.validationStatus}
+		RejectLimitOver50: f.rejectOver50, UnsortedPages: f.unsortedPages, ValidationStatus: f.validationStatus,
+		NoGraphQL: f.noGraphQL, GraphQLPageSize: f.graphqlPageSize, GraphQLIgnoresPaging: f.graphqlIgnoresPaging,
+		RefuseUnknownFilters: f.refuseUnknownFilters, RefuseUnknownFields: f.refuseUnknownFields,
+		EscapedQuery: f.escapedQuery, InstanceBucket: f.instanceBucket}
 	if f.scale < 1 {
 		return o, usageError("--scale must be at least 1, got %d", f.scale)
 	}
@@ -96,20 +110,20 @@ func simOptions(f simFlags) (sim.Options, error) {
 	if f.validationStatus != 400 && f.validationStatus != 422 {
 		return o, usageError("--validation-status must be 400 or 422, got %d", f.validationStatus)
 	}
+	switch f.escapedQuery {
+	case "", "ignore", "apply", "404":
+	default:
+		return o, usageError("--escaped-query %q: use ignore, apply or 404", f.escapedQuery)
+	}
+	if f.graphqlPageSize < 0 {
+		return o, usageError("--graphql-page-size must be positive, got %d", f.graphqlPageSize)
+	}
 	if f.latency != "" {
-		lo, hi, isRange := strings.Cut(f.latency, "-")
-		d, err := time.ParseDuration(lo)
-		if err != nil || d < 0 {
-			return o, usageError("--latency %q: use a duration such as 50ms or a range such as 20ms-200ms", f.latency)
+		base, jitter, perRecord, err := sim.ParseLatency(f.latency)
+		if err != nil {
+			return o, usageError("--latency %q: %v", f.latency, err)
 		}
-		o.Latency = d
-		if isRange {
-			d2, err := time.ParseDuration(hi)
-			if err != nil || d2 < d {
-				return o, usageError("--latency %q: the range must be low-high, e.g. 20ms-200ms", f.latency)
-			}
-			o.LatencyJitter = d2 - d
-		}
+		o.Latency, o.LatencyJitter, o.LatencyPerRecord = base, jitter, perRecord
 	}
 	faults, err := parseFaults(f.faults)
 	if err != nil {
