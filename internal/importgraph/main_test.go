@@ -44,10 +44,10 @@ var houseRules = []struct {
 }{
 	{"catalog", nil}, // tables as data: nothing of ours
 	{"catalog/rowcodec", []string{"catalog", "coupa", "internal/..."}},
-	{"coupa", []string{"internal/jsonscan"}},          // the client stands on its own
-	{"coupa/pace", nil},                               // the scheduler is pure
-	{"sim/...", nil},                                  // an independent reading of the API
-	{"internal/...", nil},                             // helpers below everything else
+	{"coupa", []string{"coupa/pace", "internal/jsonscan"}}, // the client stands on its own
+	{"coupa/pace", nil},   // the scheduler is pure
+	{"sim/...", nil},      // an independent reading of the API
+	{"internal/...", nil}, // helpers below everything else
 	{"dest/...", []string{"catalog", "internal/..."}}, // backends know rows, not Coupa
 	{"extract/...", []string{"catalog/...", "coupa/...", "dest", "internal/..."}},
 }
