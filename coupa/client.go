@@ -88,8 +88,9 @@ func (r Record) ID() (int64, bool) {
 // Response wraps the HTTP response of the last attempt. Its Body has already been read and closed.
 type Response struct {
 	*http.Response
-	Date     time.Time // the server's clock (HTTP Date header); zero when absent
-	Attempts int       // 1 + retries
+	Date        time.Time // the server's clock (HTTP Date header); zero when absent
+	Attempts    int       // 1 + retries
+	RateLimited int       // of the attempts, those Coupa answered 429
 }
 
 // Stats are cumulative counters a caller may read at any time (progress bars, metrics, summaries).

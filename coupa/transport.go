@@ -77,6 +77,7 @@ var errBodyTooLarge = errors.New("response body too large")
 func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 	p := c.policy()
 	var t tries
+	throttled := 0
 	for {
 		tok, gen, err := c.authorize(ctx, cl)
 		if err != nil {
@@ -91,7 +92,14 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 		r := &report{call: cl, tries: t}
 		out := c.read(ctx, ex, r)
 		v := p.classify(r)
-		release(c.observe(ex, r, v))
+		o := c.observe(ex, r, v)
+		release(o)
+		if o.throttled {
+			throttled++
+		}
+		if out != nil {
+			out.RateLimited = throttled
+		}
 		switch v.step {
 		case stepDone:
 			// Decoders copy what they keep, so the buffer can serve the next answer.

@@ -221,7 +221,7 @@ func fullIncrementalDeletes(t *testing.T, e *env) {
 }
 
 func TestE2EFaultsStillCorrect(t *testing.T) {
-	e := newEnv(t, sim.Options{Seed: 11, Scale: 200, TokenTTL: 2 * time.Second, Latency: 20 * time.Millisecond,
+	e := newEnv(t, sim.Options{Seed: 11, Scale: 200, TokenTTL: 400 * time.Millisecond, Latency: 20 * time.Millisecond,
 		Faults: sim.Faults{Error500: 0.04, Error502: 0.03, Error503: 0.03, Reset: 0.03, RateLimit: 0.05}}, nil)
 	tables := catalog.All()
 	sum := e.sync(t, tables, nil)

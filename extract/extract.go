@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
@@ -23,9 +24,10 @@ import (
 	"github.com/coupa-connector/coupa-connector/dest"
 )
 
-// DefaultConcurrency is how many partitions of one table are fetched at once when Config leaves it zero.
-// The client's shared rate limiter is the real bound; four in flight keep it busy at 100-200 ms latency.
-const DefaultConcurrency = 4
+// DefaultConcurrency is the most id ranges one split of a table makes when Config leaves it zero. It is
+// not a speed knob: the client's scheduler decides how many requests are in flight (rate × latency); the
+// ranges only give it enough independent work, at any latency, and let them end together.
+const DefaultConcurrency = coupa.DefaultMaxInFlight
 
 // Lister is the part of *coupa.Client the engine needs; tests substitute a fake.
 type Lister interface {
@@ -43,7 +45,7 @@ type Config struct {
 	Tables           []*catalog.Table
 	FullRefresh      bool // ignore saved cursors: a new window with no lower bound (open full windows are resumed)
 	ReconcileDeletes bool // after a table's window completes, mark rows Coupa no longer lists as deleted
-	Concurrency      int  // id-range partitions per table fetched at once (default DefaultConcurrency)
+	Concurrency      int  // the most id ranges one split of a table makes (default DefaultConcurrency); 1: no split
 	Logger           *slog.Logger
 	// Progress, when set, receives events from the engine's goroutines; it must be quick and safe for
 	// concurrent use.
@@ -146,13 +148,26 @@ func Sync(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Tables run one after another; the parallelism is inside a table (its id partitions). The client's
-	// one rate limiter is the bottleneck either way, and one table at a time gives each table's summary
-	// its own request/retry/429 counts, a failure that names one table, and progress a person can follow.
-	for _, t := range run.cfg.Tables {
-		// A table's failure is in its summary; the one that ends the run (authentication) comes back
-		// from Finish.
-		_, _ = run.SyncTable(ctx, t)
+	// Tables run at once: the client's scheduler bounds what is in flight and keeps the rate at Coupa's
+	// limit, and a table alone (a few pages, or a large one still finding its id range) cannot fill it.
+	// Each table counts its own requests, so its summary stays its own. A table's failure is in its
+	// summary; the one that ends the run (authentication) comes back from Finish.
+	// The first table goes alone until Coupa has answered once: bad credentials then cost one request,
+	// not one per table, and every window shares the clock of that answer.
+	var wg sync.WaitGroup
+	first := make(chan struct{})
+	wg.Go(func() {
+		defer close(first)
+		_, _ = run.SyncTable(ctx, run.cfg.Tables[0])
+	})
+	select {
+	case <-first:
+	case <-run.clockSet:
 	}
+	for _, t := range run.cfg.Tables[1:] {
+		wg.Go(func() { _, _ = run.SyncTable(ctx, t) })
+	}
+	wg.Wait()
+	run.sortTables()
 	return run.Finish(ctx)
 }

@@ -112,7 +112,9 @@ func (r *tableRun) fetchPartition(ctx context.Context, wr *writer, w *dest.Windo
 		if err := settle(); err != nil {
 			return err
 		}
-		inflight = &pending{i: i, page: page, lastID: lastID, done: rows.Len() < coupa.MaxPageSize, ready: make(chan struct{})}
+		// A range whose last id came back is exhausted: no request for the empty page after it.
+		done := rows.Len() < coupa.MaxPageSize || (p.Hi > 0 && lastID >= p.Hi)
+		inflight = &pending{i: i, page: page, lastID: lastID, done: done, ready: make(chan struct{})}
 		wr.submit(inflight)
 		p.LastID, p.Done = lastID, inflight.done
 		if rows.Len() == coupa.MaxPageSize {

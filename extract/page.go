@@ -33,7 +33,7 @@ func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // as such, not as a broken answer, and is not asked for again.
 func (r *tableRun) fetchPage(ctx context.Context, opts *coupa.ListOptions) (*catalog.PageRows, error) {
 	var rows *catalog.PageRows
-	_, err := r.e.cfg.Client.ListPageDecode(ctx, r.t.Resource, opts, func(body []byte) error {
+	_, err := r.client.ListPageDecode(ctx, r.t.Resource, opts, func(body []byte) error {
 		var err error
 		if rows, err = rowcodec.DecodePage(r.t, body); errors.Is(err, rowcodec.ErrBadRecord) {
 			return coupa.Refuse(err) // it names the table and the record

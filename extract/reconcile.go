@@ -14,7 +14,7 @@ func (r *tableRun) reconcile(ctx context.Context) error {
 	var listed []int64
 	var after int64
 	for {
-		recs, _, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, &coupa.ListOptions{Limit: coupa.MaxPageSize, Fields: []any{"id"}, AfterID: after})
+		recs, _, err := r.client.ListPage(ctx, r.t.Resource, &coupa.ListOptions{Limit: coupa.MaxPageSize, Fields: []any{"id"}, AfterID: after})
 		if err != nil {
 			return fmt.Errorf("listing the ids of %s for delete reconciliation: %w", r.t.Name, err)
 		}

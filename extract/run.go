@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,7 +52,7 @@ func Start(ctx context.Context, cfg Config) (*Run, error) {
 	for i, t := range cfg.Tables {
 		names[i] = t.Name
 	}
-	r := &Run{engine: &engine{cfg: cfg}}
+	r := &Run{engine: &engine{cfg: cfg, clockSet: make(chan struct{})}}
 	r.sum.Started = cfg.Now().UTC()
 	r.rec = &dest.Run{Started: r.sum.Started, Status: "running", Tables: names}
 	id, err := cfg.Dest.StartRun(ctx, r.rec)
@@ -95,6 +96,17 @@ func (r *Run) record(ts TableSummary, err error) (TableSummary, error) {
 		r.fatal = fmt.Errorf("%w: %w", ErrAuth, err)
 	}
 	return ts, err
+}
+
+// sortTables puts the tables' summaries in the order of Config.Tables, whatever order they finished in.
+func (r *Run) sortTables() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	order := map[string]int{}
+	for i, t := range r.cfg.Tables {
+		order[t.Name] = i
+	}
+	slices.SortStableFunc(r.sum.Tables, func(a, b TableSummary) int { return order[a.Table] - order[b.Table] })
 }
 
 // check refuses a table the run did not prepare the destination for.
@@ -195,8 +207,9 @@ func summaryJSON(s *Summary) string {
 type engine struct {
 	cfg Config
 
-	clockMu sync.Mutex
-	clock   time.Time // Coupa's clock at the first request of the run: the upper bound of new windows
+	clockMu  sync.Mutex
+	clock    time.Time     // Coupa's clock at the first request of the run: the upper bound of new windows
+	clockSet chan struct{} // closed when clock is set
 
 	tableLocks sync.Map // table name -> *sync.Mutex, see tableLock
 }
@@ -209,6 +222,7 @@ func (e *engine) observeClock(resp *coupa.Response) {
 	e.clockMu.Lock()
 	if e.clock.IsZero() {
 		e.clock = resp.Date.UTC().Truncate(time.Second)
+		close(e.clockSet)
 	}
 	e.clockMu.Unlock()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
@@ -19,17 +20,17 @@ type tableRun struct {
 	e      *engine
 	t      *catalog.Table
 	fields []any
+	client *countingLister // the run's client, counting this table's requests
 
 	mu         sync.Mutex
 	state      *dest.State
 	splitTried bool // a window is split at most once per run
 	sum        TableSummary
 	rows       int
-	start      coupa.Stats
 }
 
 func (e *engine) newTableRun(t *catalog.Table) *tableRun {
-	r := &tableRun{e: e, t: t, fields: t.Fields(), start: e.cfg.Client.Stats()}
+	r := &tableRun{e: e, t: t, fields: t.Fields(), client: &countingLister{Lister: e.cfg.Client}}
 	r.sum.Table = t.Name
 	return r
 }
@@ -43,10 +44,7 @@ func (e *engine) syncTable(ctx context.Context, t *catalog.Table) (TableSummary,
 	err := r.run(ctx)
 	r.finish(ctx, err)
 	r.sum.Duration = time.Since(began)
-	end := e.cfg.Client.Stats()
-	r.sum.Requests = end.Requests - r.start.Requests
-	r.sum.Retries = end.Retries - r.start.Retries
-	r.sum.RateLimited = end.RateLimited - r.start.RateLimited
+	r.sum.Requests, r.sum.Retries, r.sum.RateLimited = r.client.counts()
 	s := r.sum
 	e.emit(Event{Kind: TableFinished, Table: t.Name, Rows: r.rows, Children: s.Children, Pages: s.Pages,
 		Requests: s.Requests, Done: 1, Summary: &s})
@@ -156,4 +154,37 @@ func (r *tableRun) complete(ctx context.Context) error {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// countingLister counts the requests of one table, so that its summary has its own figures while
+// tables run in parallel on one client.
+type countingLister struct {
+	Lister
+	requests, retries, rateLimited atomic.Int64
+}
+
+func (c *countingLister) count(resp *coupa.Response) {
+	if resp == nil {
+		c.requests.Add(1) // the request failed before an answer: it still went out (or tried to)
+		return
+	}
+	c.requests.Add(int64(max(1, resp.Attempts)))
+	c.retries.Add(int64(max(0, resp.Attempts-1)))
+	c.rateLimited.Add(int64(resp.RateLimited))
+}
+
+func (c *countingLister) counts() (requests, retries, rateLimited int64) {
+	return c.requests.Load(), c.retries.Load(), c.rateLimited.Load()
+}
+
+func (c *countingLister) ListPage(ctx context.Context, resource string, opts *coupa.ListOptions) ([]coupa.Record, *coupa.Response, error) {
+	recs, resp, err := c.Lister.ListPage(ctx, resource, opts)
+	c.count(resp)
+	return recs, resp, err
+}
+
+func (c *countingLister) ListPageDecode(ctx context.Context, resource string, opts *coupa.ListOptions, decode func(body []byte) error) (*coupa.Response, error) {
+	resp, err := c.Lister.ListPageDecode(ctx, resource, opts, decode)
+	c.count(resp)
+	return resp, err
 }

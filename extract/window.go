@@ -15,7 +15,7 @@ import (
 func (r *tableRun) openWindow(ctx context.Context) (*dest.Window, error) {
 	// The probe asks for the lowest id; it also detects a missing scope before anything is saved, and its
 	// Date header freezes the run's clock when it is the run's first request.
-	recs, resp, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, probeOptions(0))
+	recs, resp, err := r.client.ListPage(ctx, r.t.Resource, probeOptions(0))
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +40,7 @@ func (r *tableRun) openWindow(ctx context.Context) (*dest.Window, error) {
 	}
 	// Most tables (currencies, roles, groups...) fit in one partition: one probe says so, and spares them
 	// the rounds that find a large table's id range.
-	above, _, err := r.e.cfg.Client.ListPage(ctx, r.t.Resource, probeOptions(minID+smallTable))
+	above, _, err := r.client.ListPage(ctx, r.t.Resource, probeOptions(minID+smallTable))
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func (r *tableRun) openWindow(ctx context.Context) (*dest.Window, error) {
 		w.Partitions = []dest.Partition{{}}
 		return w, nil
 	}
-	maxID, err := estimateMaxID(ctx, r.e.cfg.Client, r.t.Resource, minID)
+	maxID, err := estimateMaxID(ctx, r.client, r.t.Resource, minID)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func (r *tableRun) tailMaxID(ctx context.Context, after int64) (int64, error) {
 			return id, nil
 		}
 	}
-	return estimateMaxID(ctx, r.e.cfg.Client, r.t.Resource, after)
+	return estimateMaxID(ctx, r.client, r.t.Resource, after)
 }
 
 // splitTail cuts the remaining range of the window's only partition into Concurrency ranges and saves

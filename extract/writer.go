@@ -133,7 +133,7 @@ func (r *tableRun) commit(ctx context.Context, sw dest.StagedWriter, batch []*pe
 	r.sum.Pages += len(batch)
 	r.rows += len(page.Rows)
 	r.e.emit(Event{Kind: PageWritten, Table: r.t.Name, Rows: r.rows, Children: r.sum.Children, Pages: r.sum.Pages,
-		Requests: r.e.cfg.Client.Stats().Requests - r.start.Requests, Done: coverage(r.state.Window)})
+		Requests: r.client.requests.Load(), Done: coverage(r.state.Window)})
 	return nil
 }
 
