@@ -44,7 +44,7 @@ func (r *simResources) Client(ctx context.Context, _ string, tables []*catalog.T
 }
 
 func (r *simResources) Dest(context.Context, string) (dest.Destination, error) { return r.db, nil }
-func (r *simResources) Explain(err error) string                                { return err.Error() }
+func (r *simResources) Explain(err error) string                               { return err.Error() }
 
 func newSimResources(t *testing.T, opts sim.Options) (*sim.Server, *simResources) {
 	t.Helper()
