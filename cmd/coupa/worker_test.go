@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/coupa-connector/coupa-connector/catalog"
+	"github.com/coupa-connector/coupa-connector/dest"
+	"github.com/coupa-connector/coupa-connector/dest/sqlite"
+	"github.com/coupa-connector/coupa-connector/extract/extracttest"
+	"github.com/coupa-connector/coupa-connector/sim"
+	"github.com/coupa-connector/coupa-connector/sim/simtest"
+	"github.com/coupa-connector/coupa-connector/temporal"
+	"github.com/coupa-connector/coupa-connector/temporal/temporaltest"
+)
+
+const workerTestSecret = "sch3dule-secret-value-4711"
+
+// lockedBuffer is a worker's stderr, written by the process while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// startWorker runs `coupa worker` until the test ends; its connections come from a config file whose
+// secret is in the environment, as a deployment would have it.
+func startWorker(t *testing.T, dir string, env []string) *lockedBuffer {
+	t.Helper()
+	cmd := coupaCommand(dir, env, "--config", "coupa.yaml", "worker", "--task-queue", "coupa-cli")
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	return logs
+}
+
+// TestWorkerRunsAScheduleOnADevServer drives `coupa schedule` and `coupa worker` against a real Temporal
+// dev server and the simulator: the triggered run syncs the warehouse to the simulator's data, and the
+// Coupa secret shows in no workflow history and no worker log.
+func TestWorkerRunsAScheduleOnADevServer(t *testing.T) {
+	srv := temporaltest.Start(t)
+	_, ts := simtest.Start(t, sim.Options{Seed: 41, Scale: 150,
+		Clients: []sim.Client{{ID: "etl", Secret: workerTestSecret, Scopes: sim.AllScopes()}}})
+	dir := t.TempDir()
+	cfg := "connections:\n  simulated:\n    host: " + ts.URL + "\n    client_id: etl\n    client_secret: ${SIM_SECRET}\n"
+	if err := os.WriteFile(filepath.Join(dir, "coupa.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"TEMPORAL_ADDRESS=" + srv.Address, "SIM_SECRET=" + workerTestSecret}
+	logs := startWorker(t, dir, env)
+	db := filepath.Join(dir, "w.db")
+
+	bad := runCoupa(t, dir, env, "schedule", "create", "leaky", "--dest", "postgres://u:"+workerTestSecret+"@db/w", "--every", "1h")
+	if bad.code != exitUsage || strings.Contains(bad.stderr, workerTestSecret) {
+		t.Errorf("schedule with a password in --dest: exit %d, stderr %q; want %d without the password", bad.code, bad.stderr, exitUsage)
+	}
+	r := runCoupa(t, dir, env, "schedule", "create", "hourly", "--connection", "simulated", "--dest", "sqlite:"+db,
+		"--every", "1h", "--jitter", "1m", "--tables", "users,invoices", "--task-queue", "coupa-cli")
+	if r.code != 0 {
+		t.Fatalf("schedule create: exit %d: %s", r.code, r.stderr)
+	}
+	if r := runCoupa(t, dir, env, "schedule", "trigger", "hourly"); r.code != 0 {
+		t.Fatalf("schedule trigger: exit %d: %s", r.code, r.stderr)
+	}
+	c := srv.Client(t)
+	run := waitForScheduledRun(t, c, "hourly")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var result temporal.SyncResult
+	if err := c.GetWorkflow(ctx, run.WorkflowID, run.FirstExecutionRunID).Get(ctx, &result); err != nil {
+		t.Fatalf("the scheduled run failed: %v\nworker log:\n%s", err, logs.String())
+	}
+	if result.Status != temporal.StatusOK || len(result.Tables) != 2 {
+		t.Fatalf("scheduled run: %+v, want invoices and users ok", result)
+	}
+	checkWarehouse(t, ts.URL, db, "invoices", "users")
+	checkScheduleCommands(t, dir, env, db)
+	for _, id := range []string{run.WorkflowID, run.WorkflowID + "/invoices", run.WorkflowID + "/users"} {
+		if h := historyJSON(t, c, id); strings.Contains(h, workerTestSecret) {
+			t.Errorf("the Coupa client secret is in the history of %s", id)
+		}
+	}
+	if strings.Contains(logs.String(), workerTestSecret) {
+		t.Error("the Coupa client secret is in the worker's log")
+	}
+}
+
+// waitForScheduledRun waits until the schedule has started a workflow and returns it.
+func waitForScheduledRun(t *testing.T, c client.Client, name string) client.ScheduleWorkflowExecution {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		d, err := c.ScheduleClient().GetHandle(context.Background(), name).Describe(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(d.Info.RecentActions); n > 0 && d.Info.RecentActions[n-1].StartWorkflowResult != nil {
+			return *d.Info.RecentActions[n-1].StartWorkflowResult
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("schedule %s started no run", name)
+	return client.ScheduleWorkflowExecution{}
+}
+
+func checkWarehouse(t *testing.T, simURL, path string, tables ...string) {
+	t.Helper()
+	db, err := sqlite.Open(path, dest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	selected, err := catalog.Select(tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Prepare(context.Background(), selected); err != nil { // the reader's own view of the schema
+		t.Fatal(err)
+	}
+	for _, tb := range selected {
+		name := tb.Name
+		diffs, err := extracttest.Diff(context.Background(), simURL, db, tb, 10)
+		if err != nil || len(diffs) > 0 {
+			t.Errorf("%s differs from the simulator (%v): %v", name, err, diffs)
+		}
+	}
+}
+
+// checkScheduleCommands runs describe, list, pause, unpause and delete on the schedule "hourly".
+func checkScheduleCommands(t *testing.T, dir string, env []string, db string) {
+	t.Helper()
+	doc := describeJSON(t, dir, env)
+	if doc.Connection != "simulated" || doc.Dest != "sqlite:"+db || strings.Join(doc.Tables, ",") != "invoices,users" ||
+		doc.Overlap != "Skip" || doc.Jitter != "1m0s" || len(doc.Every) != 1 || doc.Every[0] != "1h0m0s" || len(doc.RecentRuns) == 0 {
+		t.Errorf("schedule describe: %+v", doc)
+	}
+	r := runCoupa(t, dir, env, "schedule", "list", "-o", "json")
+	var list []scheduleDoc
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 1 || list[0].Name != "hourly" {
+		t.Errorf("schedule list -o json: %v: %s %s", err, r.stdout, r.stderr)
+	}
+	for _, step := range []struct {
+		verb   string
+		paused bool
+	}{{"pause", true}, {"unpause", false}} {
+		if r := runCoupa(t, dir, env, "schedule", step.verb, "hourly"); r.code != 0 {
+			t.Fatalf("schedule %s: %s", step.verb, r.stderr)
+		}
+		if doc := describeJSON(t, dir, env); doc.Paused != step.paused {
+			t.Errorf("after schedule %s: paused=%v", step.verb, doc.Paused)
+		}
+	}
+	if r := runCoupa(t, dir, env, "schedule", "delete", "hourly"); r.code != 0 {
+		t.Fatalf("schedule delete: %s", r.stderr)
+	}
+	if r := runCoupa(t, dir, env, "schedule", "describe", "hourly"); r.code == 0 {
+		t.Errorf("describe after delete succeeded: %s", r.stdout)
+	}
+}
+
+func describeJSON(t *testing.T, dir string, env []string) scheduleDoc {
+	t.Helper()
+	r := runCoupa(t, dir, env, "schedule", "describe", "hourly", "-o", "json")
+	var doc scheduleDoc
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("schedule describe -o json: %v: %s %s", err, r.stdout, r.stderr)
+	}
+	return doc
+}
+
+// historyJSON is a workflow's history as `temporal workflow show -o json` prints it.
+func historyJSON(t *testing.T, c client.Client, id string) string {
+	t.Helper()
+	it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
+	var sb strings.Builder
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatalf("history of %s: %v", id, err)
+		}
+		b, err := protojson.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.Write(b)
+	}
+	return sb.String()
+}
