@@ -33,8 +33,8 @@ type Activities struct {
 	Logger    *slog.Logger
 	// Concurrency is the engine's id-range partitions per table (default extract.DefaultConcurrency).
 	Concurrency int
-	// HeartbeatEvery is how often a running table heartbeats (default 5s); the table workflow's
-	// heartbeat timeout (1 min) is what notices a dead worker.
+	// HeartbeatEvery is how often a running table heartbeats (default 5s, and at least three times per
+	// heartbeat timeout, which is what notices a dead worker).
 	HeartbeatEvery time.Duration
 }
 
@@ -102,6 +102,9 @@ func (a *Activities) heartbeat(ctx context.Context, pages, rows *atomic.Int64) (
 	every := a.HeartbeatEvery
 	if every <= 0 {
 		every = 5 * time.Second
+	}
+	if hb := activity.GetInfo(ctx).HeartbeatTimeout; hb > 0 {
+		every = min(every, hb/3)
 	}
 	done := make(chan struct{})
 	finished := make(chan struct{})

@@ -59,7 +59,13 @@ type SyncInput struct {
 	ReconcileDeletes bool     `json:"reconcile_deletes,omitempty"`
 	// MaxParallel bounds the table workflows running at once (default DefaultMaxParallel).
 	MaxParallel int `json:"max_parallel,omitempty"`
+	// HeartbeatTimeout is how long a silent worker keeps a table before Temporal gives it to another
+	// (default DefaultHeartbeatTimeout).
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout_ns,omitempty"`
 }
+
+// DefaultHeartbeatTimeout is how soon a table held by a dead worker goes to another, unless SyncInput says.
+const DefaultHeartbeatTimeout = time.Minute
 
 // TableInput is one table of a sync run, the input of the table workflow and of its activity.
 type TableInput struct {
@@ -68,9 +74,10 @@ type TableInput struct {
 	Table      string `json:"table"`
 	// RunTables are all the tables of the run: the worker requests their scopes once and shares one
 	// client, and so one rate limiter, among the run's tables.
-	RunTables        []string `json:"run_tables"`
-	FullRefresh      bool     `json:"full_refresh,omitempty"`
-	ReconcileDeletes bool     `json:"reconcile_deletes,omitempty"`
+	RunTables        []string      `json:"run_tables"`
+	FullRefresh      bool          `json:"full_refresh,omitempty"`
+	ReconcileDeletes bool          `json:"reconcile_deletes,omitempty"`
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout_ns,omitempty"`
 }
 
 // TableResult is what a run did to one table.
@@ -138,7 +145,7 @@ func runTables(ctx workflow.Context, in SyncInput, tables []string, limit int) (
 		opts := workflow.ChildWorkflowOptions{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + tables[i]}
 		f := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(childCtx, opts), TableWorkflowName, TableInput{
 			Connection: in.Connection, Dest: in.Dest, Table: tables[i], RunTables: tables,
-			FullRefresh: in.FullRefresh, ReconcileDeletes: in.ReconcileDeletes})
+			FullRefresh: in.FullRefresh, ReconcileDeletes: in.ReconcileDeletes, HeartbeatTimeout: in.HeartbeatTimeout})
 		running++
 		sel.AddFuture(f, func(f workflow.Future) {
 			running--
@@ -171,10 +178,14 @@ func runTables(ctx workflow.Context, in SyncInput, tables []string, limit int) (
 // from the checkpoint the destination committed with the last page, so a retry loses and doubles nothing.
 // A table that fails every attempt ends with status failed; an authentication failure fails the workflow.
 func TableWorkflow(ctx workflow.Context, in TableInput) (*TableResult, error) {
+	heartbeat := in.HeartbeatTimeout
+	if heartbeat <= 0 {
+		heartbeat = DefaultHeartbeatTimeout
+	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 24 * time.Hour,
 		// A worker that dies mid-table stops heartbeating; another one takes the table over this soon.
-		HeartbeatTimeout: time.Minute,
+		HeartbeatTimeout: heartbeat,
 		RetryPolicy: &sdk.RetryPolicy{
 			InitialInterval:        5 * time.Second,
 			BackoffCoefficient:     2,

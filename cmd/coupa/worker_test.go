@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
@@ -41,9 +44,9 @@ func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 
 // startWorker runs `coupa worker` until the test ends; its connections come from a config file whose
 // secret is in the environment, as a deployment would have it.
-func startWorker(t *testing.T, dir string, env []string) *lockedBuffer {
+func startWorker(t *testing.T, dir string, env []string, flags ...string) (*lockedBuffer, *exec.Cmd) {
 	t.Helper()
-	cmd := coupaCommand(dir, env, "--config", "coupa.yaml", "worker", "--task-queue", "coupa-cli")
+	cmd := coupaCommand(dir, env, append([]string{"--config", "coupa.yaml", "worker", "--task-queue", "coupa-cli"}, flags...)...)
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -53,7 +56,7 @@ func startWorker(t *testing.T, dir string, env []string) *lockedBuffer {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 	})
-	return logs
+	return logs, cmd
 }
 
 // TestWorkerRunsAScheduleOnADevServer drives `coupa schedule` and `coupa worker` against a real Temporal
@@ -61,15 +64,8 @@ func startWorker(t *testing.T, dir string, env []string) *lockedBuffer {
 // Coupa secret shows in no workflow history and no worker log.
 func TestWorkerRunsAScheduleOnADevServer(t *testing.T) {
 	srv := temporaltest.Start(t)
-	_, ts := simtest.Start(t, sim.Options{Seed: 41, Scale: 150,
-		Clients: []sim.Client{{ID: "etl", Secret: workerTestSecret, Scopes: sim.AllScopes()}}})
-	dir := t.TempDir()
-	cfg := "connections:\n  simulated:\n    host: " + ts.URL + "\n    client_id: etl\n    client_secret: ${SIM_SECRET}\n"
-	if err := os.WriteFile(filepath.Join(dir, "coupa.yaml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"TEMPORAL_ADDRESS=" + srv.Address, "SIM_SECRET=" + workerTestSecret}
-	logs := startWorker(t, dir, env)
+	_, ts, dir, env := workerSetup(t, srv, sim.Options{Seed: 41, Scale: 150})
+	logs, _ := startWorker(t, dir, env)
 	db := filepath.Join(dir, "w.db")
 
 	bad := runCoupa(t, dir, env, "schedule", "create", "leaky", "--dest", "postgres://u:"+workerTestSecret+"@db/w", "--every", "1h")
@@ -105,6 +101,69 @@ func TestWorkerRunsAScheduleOnADevServer(t *testing.T) {
 	if strings.Contains(logs.String(), workerTestSecret) {
 		t.Error("the Coupa client secret is in the worker's log")
 	}
+}
+
+// workerSetup serves a simulator whose client is "simulated" in the workers' config file, in dir.
+func workerSetup(t *testing.T, srv *temporaltest.Server, opts sim.Options) (*sim.Server, *httptest.Server, string, []string) {
+	t.Helper()
+	opts.Clients = []sim.Client{{ID: "etl", Secret: workerTestSecret, Scopes: sim.AllScopes()}}
+	s, ts := simtest.Start(t, opts)
+	dir := t.TempDir()
+	cfg := "connections:\n  simulated:\n    host: " + ts.URL + "\n    client_id: etl\n    client_secret: ${SIM_SECRET}\n"
+	if err := os.WriteFile(filepath.Join(dir, "coupa.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s, ts, dir, []string{"TEMPORAL_ADDRESS=" + srv.Address, "SIM_SECRET=" + workerTestSecret}
+}
+
+// TestWorkerKilledMidTableIsResumedByAnother kills a worker with SIGKILL while it syncs a table; a second
+// worker takes the table over when the heartbeats stop and finishes it from the committed checkpoint:
+// the warehouse equals the simulator, nothing lost, doubled or stale.
+func TestWorkerKilledMidTableIsResumedByAnother(t *testing.T) {
+	srv := temporaltest.Start(t)
+	_, ts, dir, env := workerSetup(t, srv, sim.Options{Seed: 43, Scale: 3000, Latency: 100 * time.Millisecond})
+	_, first := startWorker(t, dir, env, "--concurrency", "1")
+	c := srv.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	db := filepath.Join(dir, "w.db")
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "killed", TaskQueue: "coupa-cli"}, temporal.SyncWorkflowName,
+		temporal.SyncInput{Connection: "simulated", Dest: "sqlite:" + db, Tables: []string{"invoices"}, HeartbeatTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForPages(t, c, "killed/invoices", 5)
+	if err := first.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, dir, env)
+	var result temporal.SyncResult
+	if err := run.Get(ctx, &result); err != nil {
+		t.Fatalf("SyncWorkflow after the kill: %v", err)
+	}
+	if r := result.Tables[0]; r.Status != temporal.StatusOK || r.Attempt < 2 || !r.Resumed {
+		t.Errorf("invoices: %+v, want ok on a later attempt that resumed the open window", r)
+	}
+	checkWarehouse(t, ts.URL, db, "invoices")
+}
+
+// waitForPages waits until the table workflow's activity has heartbeated at least pages pages.
+func waitForPages(t *testing.T, c client.Client, id string, pages int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		d, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+		if err == nil {
+			for _, a := range d.PendingActivities {
+				var p temporal.Progress
+				if a.HeartbeatDetails != nil && converter.GetDefaultDataConverter().FromPayloads(a.HeartbeatDetails, &p) == nil && p.Pages >= pages {
+					return
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not heartbeat %d pages", id, pages)
 }
 
 // waitForScheduledRun waits until the schedule has started a workflow and returns it.
