@@ -89,12 +89,26 @@ func (a *Activities) SyncTable(ctx context.Context, in TableInput) (*TableResult
 // else (the network, Coupa's 5xx, the destination, an interruption) is retried by Temporal.
 func (a *Activities) failure(err error) error {
 	if errors.Is(err, extract.ErrAuth) || coupa.IsAuth(err) {
-		return sdk.NewNonRetryableApplicationError(a.Resources.Explain(err), ErrTypeAuth, nil)
+		return sdk.NewNonRetryableApplicationError(a.Resources.Explain(authCause(err)), ErrTypeAuth, nil)
 	}
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	return sdk.NewApplicationError(a.Resources.Explain(err), "")
+}
+
+// authCause is the client's own error inside the engine's "authentication failed: ..." wrapping: the CLI
+// checks the credentials before it syncs and prints that error alone, and so does a failed workflow.
+func authCause(err error) error {
+	var ae *coupa.AuthError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var api *coupa.APIError
+	if errors.As(err, &api) {
+		return api
+	}
+	return err
 }
 
 // heartbeat records the table's progress every HeartbeatEvery until stop is called.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	sdk "go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/coupa-connector/coupa-connector/catalog"
@@ -109,7 +111,8 @@ func workerSetup(t *testing.T, srv *temporaltest.Server, opts sim.Options) (*sim
 	opts.Clients = []sim.Client{{ID: "etl", Secret: workerTestSecret, Scopes: sim.AllScopes()}}
 	s, ts := simtest.Start(t, opts)
 	dir := t.TempDir()
-	cfg := "connections:\n  simulated:\n    host: " + ts.URL + "\n    client_id: etl\n    client_secret: ${SIM_SECRET}\n"
+	cfg := "connections:\n  simulated:\n    host: " + ts.URL + "\n    client_id: etl\n    client_secret: ${SIM_SECRET}\n" +
+		"  refused:\n    host: " + ts.URL + "\n    client_id: etl\n    client_secret: not-the-secret\n"
 	if err := os.WriteFile(filepath.Join(dir, "coupa.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +148,32 @@ func TestWorkerKilledMidTableIsResumedByAnother(t *testing.T) {
 		t.Errorf("invoices: %+v, want ok on a later attempt that resumed the open window", r)
 	}
 	checkWarehouse(t, ts.URL, db, "invoices")
+}
+
+// TestWorkerFailsARunOnAuthWithTheCLIMessage: bad credentials end the run at once, with the message
+// `coupa sync` prints for the same connection.
+func TestWorkerFailsARunOnAuthWithTheCLIMessage(t *testing.T) {
+	srv := temporaltest.Start(t)
+	_, _, dir, env := workerSetup(t, srv, sim.Options{Seed: 45, Scale: 50})
+	startWorker(t, dir, env)
+	cli := runCoupa(t, dir, env, "--config", "coupa.yaml", "--connection", "refused", "sync", "--dest", "sqlite:cli.db", "--tables", "users")
+	want := strings.TrimPrefix(strings.TrimSpace(cli.stderr), "coupa: ")
+	if cli.code != exitError || !strings.Contains(want, "authentication failed") {
+		t.Fatalf("coupa sync with bad credentials: exit %d, %q", cli.code, cli.stderr)
+	}
+	c := srv.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "refused", TaskQueue: "coupa-cli"}, temporal.SyncWorkflowName,
+		temporal.SyncInput{Connection: "refused", Dest: "sqlite:w.db", Tables: []string{"users", "suppliers"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run.Get(ctx, nil)
+	var ae *sdk.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != temporal.ErrTypeAuth || ae.Message() != want {
+		t.Fatalf("run error %v, want %s with the CLI's message %q", err, temporal.ErrTypeAuth, want)
+	}
 }
 
 // waitForPages waits until the table workflow's activity has heartbeated at least pages pages.
@@ -266,4 +295,22 @@ func historyJSON(t *testing.T, c client.Client, id string) string {
 		sb.Write(b)
 	}
 	return sb.String()
+}
+
+// TestScheduleCreateRefusesBadFlagsBeforeDialing: mistakes are usage errors, found without a Temporal.
+func TestScheduleCreateRefusesBadFlagsBeforeDialing(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"TEMPORAL_ADDRESS=127.0.0.1:1"}
+	for _, args := range [][]string{
+		{"--dest", "sqlite:w.db"},
+		{"--dest", "sqlite:w.db", "--every", "500ms"},
+		{"--dest", "sqlite:w.db", "--every", "1h", "--tables", "nope"},
+		{"--dest", "mysql://db", "--every", "1h"},
+		{"--dest", "postgres://u:pw@db/w", "--every", "1h"},
+	} {
+		r := runCoupa(t, dir, env, append([]string{"schedule", "create", "x"}, args...)...)
+		if r.code != exitUsage || strings.Contains(r.stderr, ":pw@") {
+			t.Errorf("schedule create %v: exit %d, %q; want %d", args, r.code, r.stderr, exitUsage)
+		}
+	}
 }
