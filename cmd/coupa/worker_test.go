@@ -62,11 +62,11 @@ func startWorker(t *testing.T, dir string, env []string, flags ...string) (*lock
 }
 
 // TestWorkerRunsAScheduleOnADevServer drives `coupa schedule` and `coupa worker` against a real Temporal
-// dev server and the simulator: the triggered run syncs the warehouse to the simulator's data, and the
-// Coupa secret shows in no workflow history and no worker log.
+// dev server and the simulator: after each of three triggered runs, with Coupa changing in between, the
+// warehouse equals the simulator's data, and the Coupa secret shows in no workflow history and no worker log.
 func TestWorkerRunsAScheduleOnADevServer(t *testing.T) {
 	srv := temporaltest.Start(t)
-	_, ts, dir, env := workerSetup(t, srv, sim.Options{Seed: 41, Scale: 150})
+	s, ts, dir, env := workerSetup(t, srv, sim.Options{Seed: 41, Scale: 150})
 	logs, _ := startWorker(t, dir, env)
 	db := filepath.Join(dir, "w.db")
 
@@ -79,25 +79,26 @@ func TestWorkerRunsAScheduleOnADevServer(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("schedule create: exit %d: %s", r.code, r.stderr)
 	}
-	if r := runCoupa(t, dir, env, "schedule", "trigger", "hourly"); r.code != 0 {
-		t.Fatalf("schedule trigger: exit %d: %s", r.code, r.stderr)
-	}
 	c := srv.Client(t)
-	run := waitForScheduledRun(t, c, "hourly")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var result temporal.SyncResult
-	if err := c.GetWorkflow(ctx, run.WorkflowID, run.FirstExecutionRunID).Get(ctx, &result); err != nil {
-		t.Fatalf("the scheduled run failed: %v\nworker log:\n%s", err, logs.String())
+	var runs []client.ScheduleWorkflowExecution
+	for n := 1; n <= 3; n++ {
+		if n > 1 { // what changed since the last run must be in the next one
+			changeSimulator(t, s, n)
+		}
+		if r := runCoupa(t, dir, env, "schedule", "trigger", "hourly"); r.code != 0 {
+			t.Fatalf("schedule trigger: exit %d: %s", r.code, r.stderr)
+		}
+		run := waitForScheduledRun(t, c, "hourly", n)
+		runs = append(runs, run)
+		checkScheduledRun(t, c, run, logs)
+		checkWarehouse(t, ts.URL, db, "invoices", "users")
 	}
-	if result.Status != temporal.StatusOK || len(result.Tables) != 2 {
-		t.Fatalf("scheduled run: %+v, want invoices and users ok", result)
-	}
-	checkWarehouse(t, ts.URL, db, "invoices", "users")
 	checkScheduleCommands(t, dir, env, db)
-	for _, id := range []string{run.WorkflowID, run.WorkflowID + "/invoices", run.WorkflowID + "/users"} {
-		if h := historyJSON(t, c, id); strings.Contains(h, workerTestSecret) {
-			t.Errorf("the Coupa client secret is in the history of %s", id)
+	for _, run := range runs {
+		for _, id := range []string{run.WorkflowID, run.WorkflowID + "/invoices", run.WorkflowID + "/users"} {
+			if h := historyJSON(t, c, id); strings.Contains(h, workerTestSecret) {
+				t.Errorf("the Coupa client secret is in the history of %s", id)
+			}
 		}
 	}
 	if strings.Contains(logs.String(), workerTestSecret) {
@@ -195,8 +196,8 @@ func waitForPages(t *testing.T, c client.Client, id string, pages int) {
 	t.Fatalf("%s did not heartbeat %d pages", id, pages)
 }
 
-// waitForScheduledRun waits until the schedule has started a workflow and returns it.
-func waitForScheduledRun(t *testing.T, c client.Client, name string) client.ScheduleWorkflowExecution {
+// waitForScheduledRun waits until the schedule has started its nth workflow and returns it.
+func waitForScheduledRun(t *testing.T, c client.Client, name string, n int) client.ScheduleWorkflowExecution {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
@@ -204,13 +205,39 @@ func waitForScheduledRun(t *testing.T, c client.Client, name string) client.Sche
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := len(d.Info.RecentActions); n > 0 && d.Info.RecentActions[n-1].StartWorkflowResult != nil {
-			return *d.Info.RecentActions[n-1].StartWorkflowResult
+		if acts := d.Info.RecentActions; len(acts) >= n && acts[n-1].StartWorkflowResult != nil {
+			return *acts[n-1].StartWorkflowResult
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("schedule %s started no run", name)
+	t.Fatalf("schedule %s started fewer than %d runs", name, n)
 	return client.ScheduleWorkflowExecution{}
+}
+
+// checkScheduledRun waits for a run to end and wants both its tables ok.
+func checkScheduledRun(t *testing.T, c client.Client, run client.ScheduleWorkflowExecution, logs *lockedBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var result temporal.SyncResult
+	if err := c.GetWorkflow(ctx, run.WorkflowID, run.FirstExecutionRunID).Get(ctx, &result); err != nil {
+		t.Fatalf("the scheduled run %s failed: %v\nworker log:\n%s", run.WorkflowID, err, logs.String())
+	}
+	if result.Status != temporal.StatusOK || len(result.Tables) != 2 {
+		t.Fatalf("scheduled run %s: %+v, want invoices and users ok", run.WorkflowID, result)
+	}
+}
+
+// changeSimulator creates and updates records, as Coupa users would between two runs.
+func changeSimulator(t *testing.T, s *sim.Server, n int) {
+	t.Helper()
+	for _, m := range []sim.Mutation{{Resource: "invoices", Create: true}, {Resource: "users", Create: true},
+		{Resource: "users", ID: int64(n), Set: map[string]any{"active": n%2 == 0}}} {
+		if _, err := s.Mutate(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	simtest.WaitPastChanges(t, s, "invoices", "users")
 }
 
 func checkWarehouse(t *testing.T, simURL, path string, tables ...string) {
