@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	sdk "go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -24,8 +23,8 @@ func newEnv(t *testing.T, do func(ctx context.Context, in temporal.TableInput) (
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	temporal.Register(env, &temporal.Activities{})
-	env.OnActivity(temporal.SyncTableActivityName, mock.Anything, mock.Anything).Return(do)
+	temporal.RegisterWorkflows(env)
+	env.RegisterActivityWithOptions(do, activity.RegisterOptions{Name: temporal.SyncTableActivityName})
 	env.SetTestTimeout(time.Minute)
 	return env
 }
