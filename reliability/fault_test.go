@@ -47,8 +47,9 @@ func TestFaultMatrix(t *testing.T) {
 			injected: func(st sim.Stats) int64 { return st.Throttled }},
 		{name: "429 storm with Retry-After", opts: sim.Options{Rate: 10, Burst: 3, RetryAfter: true, Faults: sim.Faults{RateLimit: 0.03}},
 			injected: func(st sim.Stats) int64 { return st.Throttled }},
-		// Concurrency 1 and latency make the run outlast several token lifetimes.
-		{name: "token expiry every 2s", opts: sim.Options{TokenTTL: 2 * time.Second, Latency: 120 * time.Millisecond},
+		// Concurrency 1 and latency make the run outlast several token lifetimes (tables sync at once, so
+		// the run takes a few round trips: the lifetime is shorter than that).
+		{name: "token expiry every 300ms", opts: sim.Options{TokenTTL: 300 * time.Millisecond, Latency: 120 * time.Millisecond},
 			flags:    []string{"--concurrency", "1", "--rate", "20"},
 			injected: func(st sim.Stats) int64 { return st.TokensMinted - 1 }},
 		// Jitter on every request, and a counted 400 ms stall on every fifth one.
