@@ -172,9 +172,7 @@ func splitRange(minID, maxID int64, n int) []dest.Partition {
 	if n <= 1 || span <= smallTable {
 		return []dest.Partition{{}}
 	}
-	// Each partition should be worth at least a page of ids.
-	n = int(min(int64(n), span/coupa.MaxPageSize))
-	width := (span + int64(n) - 1) / int64(n)
+	width, n := pageWidth(span, n)
 	parts := make([]dest.Partition, 0, n)
 	lo := int64(0)
 	for i := 1; i < n; i++ {
@@ -183,6 +181,17 @@ func splitRange(minID, maxID int64, n int) []dest.Partition {
 		lo = hi
 	}
 	return append(parts, dest.Partition{Lo: lo})
+}
+
+// pageWidth is the id width of each of at most n ranges over span ids: a whole number of pages, so that
+// where ids are dense (Coupa's usually are) a range ends on a full page whose last id is the range's
+// bound, and needs no request for the empty page after it. It returns the width and the number of ranges.
+func pageWidth(span int64, n int) (int64, int) {
+	n = int(max(1, min(int64(n), span/coupa.MaxPageSize))) // each range worth at least a page of ids
+	per := coupa.MaxPageSize * int64(n)
+	pages := (span + per - 1) / per
+	width := max(1, pages) * coupa.MaxPageSize
+	return width, int((span + width - 1) / width)
 }
 
 // splitAbove cuts what remains of partition p (ids above p.LastID, up to maxID and beyond) into at most n
@@ -194,8 +203,7 @@ func splitAbove(p dest.Partition, maxID int64, n int) []dest.Partition {
 	if n <= 1 || span <= smallTable {
 		return nil
 	}
-	n = int(min(int64(n), span/coupa.MaxPageSize))
-	width := (span + int64(n) - 1) / int64(n)
+	width, n := pageWidth(span, n)
 	first := p
 	first.Hi = from + width
 	if p.Hi != 0 && first.Hi >= p.Hi {
