@@ -94,6 +94,8 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 		v := p.classify(r)
 		o := c.observe(ex, r, v)
 		release(o)
+		c.logger.Debug("coupa: request", "method", cl.method, "path", c.redact(cl.brief()),
+			"status", o.status, "latency", ex.latency.Round(time.Millisecond), "attempt", t.attempts)
 		if o.throttled {
 			throttled++
 		}

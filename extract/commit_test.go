@@ -10,12 +10,14 @@ import (
 	"github.com/coupa-connector/coupa-connector/dest"
 )
 
-// gatedDest holds its first WritePage until gate is closed, and records what every write carried.
+// gatedDest holds its first WritePage of a window split in at least 4 until gate is closed, and records
+// what every write carried.
 type gatedDest struct {
 	*fakeDest
 	gate   chan struct{}
 	mu     sync.Mutex
 	writes []gatedWrite
+	gated  int // index of the held write; -1 before it
 }
 
 type gatedWrite struct {
@@ -25,7 +27,10 @@ type gatedWrite struct {
 
 func (g *gatedDest) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, error) {
 	g.mu.Lock()
-	first := len(g.writes) == 0
+	first := g.gated < 0 && p.State.Window != nil && len(p.State.Window.Partitions) >= 4
+	if first {
+		g.gated = len(g.writes)
+	}
 	w := gatedWrite{state: cloneState(p.State)}
 	for _, r := range p.Rows {
 		w.ids = append(w.ids, r[0].(int64))
@@ -42,30 +47,29 @@ func (g *gatedDest) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStat
 // committed together in the next transaction, and every transaction's checkpoint covers exactly its rows.
 func TestSlowDestinationOverlapsFetchingAndMergesPages(t *testing.T) {
 	f := newFake(serverDate, seq(1, 1000), serverDate.Add(-time.Hour))
-	g := &gatedDest{fakeDest: newFakeDest(), gate: make(chan struct{})}
+	g := &gatedDest{fakeDest: newFakeDest(), gate: make(chan struct{}), gated: -1}
 	var once sync.Once
+	pagesAtGate := -1
 	f.onCall = func(int) {
-		// Release the first write once each of the 4 partitions has asked for its second page: the
-		// partition being written included, so fetching overlapped the commit.
-		perPartition := map[string]int{}
+		// Release the held write once 4 more pages were asked for while it was held: the partitions
+		// went on fetching while the destination was slow.
+		pages := 0
 		for _, c := range f.callsSnapshot() {
-			if len(c.Fields) == 1 {
-				continue // probe
-			}
-			hi := filterValue(c, "id", coupa.OpLtOrEq)
-			perPartition[hi]++
-		}
-		n := 0
-		for _, calls := range perPartition {
-			if calls >= 2 {
-				n++
+			if len(c.Fields) != 1 { // not a probe
+				pages++
 			}
 		}
-		if n == 4 {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		switch {
+		case g.gated < 0:
+		case pagesAtGate < 0:
+			pagesAtGate = pages
+		case pages-pagesAtGate >= 4:
 			once.Do(func() { close(g.gate) })
 		}
 	}
-	sum, err := syncOnce(t, context.Background(), f, g.fakeDest, func(c *Config) { c.Dest = g })
+	sum, err := syncOnce(t, context.Background(), f, g.fakeDest, func(c *Config) { c.Dest = g; c.Concurrency = 4 })
 	if err != nil || sum.Status != StatusOK {
 		t.Fatalf("%v %+v", err, sum)
 	}
@@ -83,11 +87,9 @@ func TestSlowDestinationOverlapsFetchingAndMergesPages(t *testing.T) {
 	if len(g.writes) >= sum.Tables[0].Pages {
 		t.Fatalf("%d transactions for %d pages: no pages were merged while the destination was slow", len(g.writes), sum.Tables[0].Pages)
 	}
-	// Each partition submitted its first page before asking for its second, so all four first pages
-	// were in before the gate opened: those the slow write did not take waited, and the next write
-	// took them all.
-	if n := len(g.writes[0].ids) + len(g.writes[1].ids); n < 4*coupa.MaxPageSize {
-		t.Fatalf("the slow write and the one after it carried %d rows, want at least the 4 first pages (%d)", n, 4*coupa.MaxPageSize)
+	// Pages fetched while the write was held waited, and the next write took them together.
+	if n := len(g.writes[g.gated+1].ids); n < 2*coupa.MaxPageSize {
+		t.Fatalf("the write after the slow one carried %d rows, want the pages that waited for it (at least %d)", n, 2*coupa.MaxPageSize)
 	}
 	for n, w := range g.writes {
 		parts := w.state.Window.Partitions

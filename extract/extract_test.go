@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,20 +102,25 @@ func filterValue(o *coupa.ListOptions, field string, op coupa.Op) string {
 func TestFailedPartitionKeepsCursorAndResumeFetchesRemainder(t *testing.T) {
 	f := newFake(serverDate, seq(1, 1000), serverDate.Add(-time.Hour))
 	d := newFakeDest()
-	// third is the third partition of the window as saved before any page is fetched.
-	third := func() dest.Partition {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return d.saved[0].Window.Partitions[2]
-	}
+	// The bounded partition that holds id 700 breaks after two pages. A partition's first request starts
+	// at its lower bound, so the first AfterID seen for each upper bound is that bound.
 	var failing atomic.Bool
 	failing.Store(true)
+	var mu sync.Mutex
+	lows := map[string]int64{}
 	f.fail = func(o *coupa.ListOptions) error {
-		// The third partition breaks after two pages.
-		if failing.Load() && len(o.Fields) != 1 {
-			if p := third(); o.AfterID >= p.Lo+2*coupa.MaxPageSize && o.AfterID < p.Hi {
-				return &coupa.APIError{StatusCode: 500, Method: "GET", Path: "/api/widgets", Message: "boom"}
-			}
+		hi := filterValue(o, "id", coupa.OpLtOrEq)
+		if !failing.Load() || len(o.Fields) == 1 || hi == "" {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		lo, seen := lows[hi]
+		if !seen {
+			lows[hi], lo = o.AfterID, o.AfterID
+		}
+		if h, _ := strconv.ParseInt(hi, 10, 64); lo < 700 && 700 <= h && o.AfterID >= lo+2*coupa.MaxPageSize {
+			return &coupa.APIError{StatusCode: 500, Method: "GET", Path: "/api/widgets", Message: "boom"}
 		}
 		return nil
 	}
@@ -129,10 +135,14 @@ func TestFailedPartitionKeepsCursorAndResumeFetchesRemainder(t *testing.T) {
 	if !st.Cursor.IsZero() || st.Window == nil {
 		t.Fatalf("after a failed partition cursor=%v window=%v; want the cursor untouched and the window open", st.Cursor, st.Window)
 	}
-	if !st.Window.To.Equal(serverDate) || len(st.Window.Partitions) != 4 {
+	if !st.Window.To.Equal(serverDate) || len(st.Window.Partitions) < 2 {
 		t.Fatalf("window %+v", st.Window)
 	}
-	p := st.Window.Partitions[2]
+	i := slices.IndexFunc(st.Window.Partitions, func(p dest.Partition) bool { return p.Lo < 700 && 700 <= p.Hi })
+	if i < 0 {
+		t.Fatalf("no bounded partition holds id 700: %+v", st.Window.Partitions)
+	}
+	p := st.Window.Partitions[i]
 	if p.Done || p.LastID != p.Lo+2*coupa.MaxPageSize {
 		t.Fatalf("failed partition checkpoint = %+v, want LastID %d not done", p, p.Lo+2*coupa.MaxPageSize)
 	}
@@ -190,6 +200,9 @@ func TestCheckpointsAreMonotone(t *testing.T) {
 			continue
 		}
 		for i, p := range s.Window.Partitions {
+			if i >= len(prev.Window.Partitions) {
+				break // a split added it: it has no past
+			}
 			q := prev.Window.Partitions[i]
 			if p.LastID < q.LastID || (q.Done && !p.Done) {
 				t.Fatalf("partition %d went back: %+v after %+v", i, p, q)
@@ -267,7 +280,7 @@ func TestEstimateMaxIDIsCloseAndTakesFewRounds(t *testing.T) {
 			minID = min(minID, id)
 		}
 		f := &waveCounter{fakeCoupa: newFake(serverDate, ids, serverDate)}
-		got, err := estimateMaxID(context.Background(), f, "widgets", minID)
+		got, err := estimateMaxID(context.Background(), f, "widgets", minID, nil)
 		if err != nil {
 			t.Fatalf("estimateMaxID(%d): %v", top, err)
 		}
@@ -666,7 +679,7 @@ func TestLargeIncrementalWindowIsSplit(t *testing.T) {
 			}
 		}
 	}
-	if most != 4 {
-		t.Fatalf("the large window had at most %d partitions, want it split into 4", most)
+	if most < 4 {
+		t.Fatalf("the large window had at most %d partitions, want it split into 4 or more", most)
 	}
 }

@@ -43,7 +43,7 @@ func (r *Run) PlanTable(ctx context.Context, t *catalog.Table) (*Plan, error) {
 		return nil, err
 	}
 	tr := r.newTableRun(t)
-	if err := tr.plan(ctx); err != nil {
+	if err := tr.plan(ctx, true); err != nil {
 		return nil, err
 	}
 	w := *tr.state.Window

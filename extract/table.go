@@ -22,11 +22,11 @@ type tableRun struct {
 	fields []any
 	client *countingLister // the run's client, counting this table's requests
 
-	mu         sync.Mutex
-	state      *dest.State
-	splitTried bool // a window is split at most once per run
-	sum        TableSummary
-	rows       int
+	mu    sync.Mutex
+	state *dest.State
+	minID int64 // the lowest id of a full window opened by this run, 0 otherwise
+	sum   TableSummary
+	rows  int
 }
 
 func (e *engine) newTableRun(t *catalog.Table) *tableRun {
@@ -80,7 +80,7 @@ func (r *tableRun) finish(ctx context.Context, err error) {
 
 // run plans the table's window, fetches it whole, then moves the cursor and reconciles deletes.
 func (r *tableRun) run(ctx context.Context) error {
-	if err := r.plan(ctx); err != nil {
+	if err := r.plan(ctx, false); err != nil {
 		return err
 	}
 	if err := r.fetchWindow(ctx); err != nil {
@@ -91,7 +91,7 @@ func (r *tableRun) run(ctx context.Context) error {
 
 // plan loads the table's state and resumes its open window, or opens a new one and saves it before
 // any page is fetched.
-func (r *tableRun) plan(ctx context.Context) error {
+func (r *tableRun) plan(ctx context.Context, presplit bool) error {
 	st, err := r.loadState(ctx)
 	if err != nil {
 		return err
@@ -106,7 +106,7 @@ func (r *tableRun) plan(ctx context.Context) error {
 		r.sum.Resumed = true
 		r.e.cfg.Logger.Info("resuming the open window", "table", r.t.Name, "from", w.From, "to", w.To)
 	} else {
-		if w, err = r.openWindow(ctx); err != nil {
+		if w, err = r.openWindow(ctx, presplit); err != nil {
 			return err
 		}
 		st.Window = w

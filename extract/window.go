@@ -11,8 +11,10 @@ import (
 )
 
 // openWindow starts a new window: upper bound from Coupa's clock, lower bound from the cursor minus the
-// lookback, and id partitions when the window has no lower bound (a full sync).
-func (r *tableRun) openWindow(ctx context.Context) (*dest.Window, error) {
+// lookback. A window is one unbounded partition that pages at once and splits itself as it learns how far
+// the ids go (fetchWindow); with presplit (PlanTable, for workers that fetch partitions apart) a full
+// sync's id range is probed and split up front instead.
+func (r *tableRun) openWindow(ctx context.Context, presplit bool) (*dest.Window, error) {
 	// The probe asks for the lowest id; it also detects a missing scope before anything is saved, and its
 	// Date header freezes the run's clock when it is the run's first request.
 	recs, resp, err := r.client.ListPage(ctx, r.t.Resource, probeOptions(0))
@@ -38,6 +40,11 @@ func (r *tableRun) openWindow(ctx context.Context) (*dest.Window, error) {
 	if !ok || minID <= 0 {
 		return nil, fmt.Errorf("table %s: Coupa returned a record without a valid id", r.t.Name)
 	}
+	if !presplit {
+		r.minID = minID
+		w.Partitions = []dest.Partition{{}}
+		return w, nil
+	}
 	// Most tables (currencies, roles, groups...) fit in one partition: one probe says so, and spares them
 	// the rounds that find a large table's id range.
 	above, _, err := r.client.ListPage(ctx, r.t.Resource, probeOptions(minID+smallTable))
@@ -48,7 +55,7 @@ func (r *tableRun) openWindow(ctx context.Context) (*dest.Window, error) {
 		w.Partitions = []dest.Partition{{}}
 		return w, nil
 	}
-	maxID, err := estimateMaxID(ctx, r.client, r.t.Resource, minID)
+	maxID, err := estimateMaxID(ctx, r.client, r.t.Resource, minID, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -80,8 +87,8 @@ var probeBound = int64(1) << 50
 // concurrent probes narrow the range: the first at known+8, +64, +512... finds its order of magnitude,
 // each later round cuts it in probeFanout. The estimate is never above the true maximum; the unbounded
 // last partition takes whatever lies above it, so precision only balances the partitions. known is an id
-// that exists.
-func estimateMaxID(ctx context.Context, c Lister, resource string, known int64) (int64, error) {
+// that exists. seen, when set, is told each round's estimate, so that paging can use it at once.
+func estimateMaxID(ctx context.Context, c Lister, resource string, known int64, seen func(int64)) (int64, error) {
 	next := func(after int64) (int64, bool, error) {
 		recs, _, err := c.ListPage(ctx, resource, probeOptions(after))
 		if err != nil || len(recs) == 0 {
@@ -135,7 +142,19 @@ func estimateMaxID(ctx context.Context, c Lister, resource string, known int64) 
 		return 0, fmt.Errorf("GET /api/%s has ids above %d: more than coupa can partition", resource, known+probeBound)
 	}
 	lo, hi = max(lo, found), empty
-	for hi-lo > max(lo/16, coupa.MaxPageSize) {
+	tell := func() {
+		if seen != nil {
+			seen(lo)
+		}
+	}
+	tell()
+	// Up front, 1/16 balances the partitions well enough. While paging, the range above the estimate is
+	// fetched by one partition alone at the end, so the rounds go on until it is a couple of pages.
+	slack := func() int64 { return max(lo/16, coupa.MaxPageSize) }
+	if seen != nil {
+		slack = func() int64 { return 2 * coupa.MaxPageSize }
+	}
+	for hi-lo > slack() {
 		width := hi - lo
 		points = points[:0]
 		for i := int64(1); i < probeFanout; i++ {
@@ -149,6 +168,7 @@ func estimateMaxID(ctx context.Context, c Lister, resource string, known int64) 
 		if empty != 0 {
 			hi = min(hi, empty)
 		}
+		tell()
 	}
 	return lo, nil
 }
@@ -216,46 +236,4 @@ func splitAbove(p dest.Partition, maxID int64, n int) []dest.Partition {
 		lo += width
 	}
 	return append(parts, dest.Partition{Lo: lo, Hi: p.Hi})
-}
-
-// tailMaxID estimates the highest id a large incremental window can hold. The warehouse already knows the
-// highest id of the last sync, which costs no request; ids created since land in the unbounded last
-// partition anyway. Only a warehouse that cannot say sends the probes.
-func (r *tableRun) tailMaxID(ctx context.Context, after int64) (int64, error) {
-	if m, ok := r.e.cfg.Dest.(dest.MaxIDer); ok {
-		id, err := m.MaxID(ctx, r.t.Name)
-		if err != nil {
-			return 0, fmt.Errorf("reading the highest id of %s: %w", r.t.Name, err)
-		}
-		if id > after {
-			return id, nil
-		}
-	}
-	return estimateMaxID(ctx, r.client, r.t.Resource, after)
-}
-
-// splitTail cuts the remaining range of the window's only partition into Concurrency ranges and saves
-// the new partitioning before fetching resumes: a crash leaves either layout, and both cover every id.
-func (r *tableRun) splitTail(ctx context.Context) error {
-	r.splitTried = true
-	r.mu.Lock()
-	tail := r.state.Window.Partitions[0]
-	r.mu.Unlock()
-	maxID, err := r.tailMaxID(ctx, tail.LastID)
-	if err != nil {
-		return err
-	}
-	parts := splitAbove(tail, maxID, r.e.cfg.Concurrency)
-	if parts == nil {
-		return nil
-	}
-	r.mu.Lock()
-	r.state.Window.Partitions = parts
-	snap := r.snapshot()
-	r.mu.Unlock()
-	if err := r.e.cfg.Dest.SaveState(context.WithoutCancel(ctx), snap); err != nil {
-		return fmt.Errorf("saving the partitions of %s: %w", r.t.Name, err)
-	}
-	r.e.cfg.Logger.Debug("large window split", "table", r.t.Name, "after_id", tail.LastID, "max_id", maxID, "partitions", len(parts))
-	return nil
 }

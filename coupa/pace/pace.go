@@ -59,20 +59,21 @@ type Scheduler struct {
 	cfg   Config
 	clock Clock
 
-	mu         sync.Mutex
-	lim        *rate.Limiter
-	rate       float64   // current send rate, <= cfg.Rate
-	pauseUntil time.Time // Retry-After: nothing is sent before it
-	lastCut    time.Time
-	cutFrom    float64 // the rate the last cut was made from: about where the limit is
-	lastRaise  time.Time
-	inFlight   int
-	limit      int             // current bound on inFlight
-	waiting    []chan struct{} // requests waiting for an in-flight slot, first come first served
-	queue      []*Slot         // requests holding a slot, waiting for a token, first come first served
-	latencies  []time.Duration // ring of the last latencySamples
-	ring       int             // where the next latency goes once the ring is full
-	stats      Stats
+	mu           sync.Mutex
+	lim          *rate.Limiter
+	rate         float64   // current send rate, <= cfg.Rate
+	pauseUntil   time.Time // Retry-After: nothing is sent before it
+	lastCut      time.Time
+	cutFrom      float64 // the rate the last cut was made from: about where the limit is
+	lastThrottle time.Time
+	lastRaise    time.Time
+	inFlight     int
+	limit        int             // current bound on inFlight
+	waiting      []chan struct{} // requests waiting for an in-flight slot, first come first served
+	queue        []*Slot         // requests holding a slot, waiting for a token, first come first served
+	latencies    []time.Duration // ring of the last latencySamples
+	ring         int             // where the next latency goes once the ring is full
+	stats        Stats
 }
 
 // Stats is what a Scheduler has seen, for progress lines and metrics.
@@ -302,13 +303,18 @@ func (sl *Slot) Done(o Outcome) {
 }
 
 // throttled cuts the rate (once per cool-down) and pauses every request for Retry-After; s.mu is held.
+// A lone 429 cuts nothing: a client alone at the cap is throttled now and then only because its bucket
+// and Coupa's refill out of phase, and a cut to 0.7 would cost it seconds at the full rate. A second
+// within the cool-down is a sign the limit is shared (or lower), and cuts.
 func (s *Scheduler) throttled(now time.Time, retryAfter time.Duration) {
 	if retryAfter > 0 && now.Add(retryAfter).After(s.pauseUntil) {
 		s.pauseUntil = now.Add(retryAfter)
 	}
 	s.lastRaise = now // the calm interval starts again
 	coolDown := max(defaultCoolDown, s.quantile())
-	if !s.lastCut.IsZero() && now.Sub(s.lastCut) < coolDown {
+	lone := s.lastThrottle.IsZero() || now.Sub(s.lastThrottle) > coolDown
+	s.lastThrottle = now
+	if lone || !s.lastCut.IsZero() && now.Sub(s.lastCut) < coolDown {
 		return
 	}
 	s.lastCut, s.cutFrom = now, s.rate

@@ -91,8 +91,12 @@ func TestStormCutsOnceAndRetryAfterPauses(t *testing.T) {
 	}
 	clock.now = clock.now.Add(defaultCoolDown + time.Millisecond)
 	(&Slot{s: s}).Done(Outcome{Latency: 100 * time.Millisecond, Throttled: true})
+	if s.Stats().Cuts != 1 {
+		t.Error("one 429 after the cool-down was already a cut: a lone 429 must not be")
+	}
+	(&Slot{s: s}).Done(Outcome{Latency: 100 * time.Millisecond, Throttled: true})
 	if s.Stats().Cuts != 2 {
-		t.Error("a 429 after the cool-down did not cut again")
+		t.Error("a second 429 after the cool-down did not cut again")
 	}
 }
 
