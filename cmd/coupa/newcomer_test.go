@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/coupa"
+	"github.com/coupa-connector/coupa-connector/dest"
+	"github.com/coupa-connector/coupa-connector/dest/sqlite"
 )
 
 // `coupa sim --addr :4012` listens on every interface; the URL it prints must be one the client accepts
@@ -62,4 +68,64 @@ func TestUnknownSubcommandIsAUsageError(t *testing.T) {
 	if r := runCoupa(t, dir, nil, "state"); r.code != 0 || !strings.Contains(r.stdout, "reset") {
 		t.Errorf("coupa state: exit %d, %q", r.code, r.stdout)
 	}
+}
+
+// `state reset` without a table forgets every cursor only when confirmed or given --all.
+func TestStateResetAllNeedsConfirmation(t *testing.T) {
+	dir := t.TempDir()
+	d := openSQLiteWithState(t, filepath.Join(dir, "w.db"), "invoices", "suppliers")
+	d.Close()
+	r := runCoupa(t, dir, nil, "state", "reset", "--dest", "w.db")
+	if r.code != exitError || !strings.Contains(r.stderr, "not confirmed") || len(statesIn(t, filepath.Join(dir, "w.db"))) != 2 {
+		t.Fatalf("unconfirmed reset: exit %d %q; states %v", r.code, r.stderr, statesIn(t, filepath.Join(dir, "w.db")))
+	}
+	cmd := coupaCommand(dir, nil, "state", "reset", "--dest", "w.db")
+	cmd.Stdin = strings.NewReader("yes\n")
+	if out, err := cmd.CombinedOutput(); err != nil || len(statesIn(t, filepath.Join(dir, "w.db"))) != 0 {
+		t.Fatalf("confirmed reset: %v %s", err, out)
+	}
+	openSQLiteWithState(t, filepath.Join(dir, "w.db"), "invoices").Close()
+	if r := runCoupa(t, dir, nil, "state", "reset", "--all", "--dest", "w.db"); r.code != 0 || len(statesIn(t, filepath.Join(dir, "w.db"))) != 0 {
+		t.Fatalf("--all: exit %d %q", r.code, r.stderr)
+	}
+	if r := runCoupa(t, dir, nil, "state", "reset", "invoices", "--all", "--dest", "w.db"); r.code != exitUsage {
+		t.Fatalf("a table and --all: exit %d %q", r.code, r.stderr)
+	}
+}
+
+func openSQLiteWithState(t *testing.T, path string, tables ...string) dest.Destination {
+	t.Helper()
+	d, err := sqlite.Open(path, dest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var cts []*catalog.Table
+	for _, n := range tables {
+		ct, _ := catalog.Lookup(n)
+		cts = append(cts, ct)
+	}
+	if err := d.Prepare(ctx, cts); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tables {
+		if err := d.SaveState(ctx, &dest.State{Table: n, Cursor: time.Now().UTC().Truncate(time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+func statesIn(t *testing.T, path string) []*dest.State {
+	t.Helper()
+	d, err := sqlite.Open(path, dest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	st, err := d.States(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
