@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -53,10 +54,9 @@ func newAccessReviewCmd(a *app) *cobra.Command {
   coupa access review -o csv > users.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch format {
-			case "csv", "json", "html":
-			default:
-				return usageError("-o %s: choose csv, json or html", format)
+			format, err := reviewFormat(format, cmd.Flags().Changed("output"), out)
+			if err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			client, err := a.newClient(ctx, access.Scopes(false))
@@ -100,9 +100,26 @@ func newAccessReviewCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&format, "output", "o", "csv", "report format: csv, json or html")
+	cmd.Flags().StringVarP(&format, "output", "o", "csv", "report format: csv, json or html (default: from --out's extension, else csv)")
 	cmd.Flags().StringVar(&out, "out", "", "write the report to this file instead of standard output")
 	return cmd
+}
+
+// reviewFormat is the report's format: -o when given, else the one --out's extension names, else csv. A
+// file named for one format and asked in another is refused: r.html holding CSV helps nobody.
+func reviewFormat(format string, given bool, out string) (string, error) {
+	byExt := map[string]string{".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}[strings.ToLower(filepath.Ext(out))]
+	switch {
+	case !given && byExt != "":
+		format = byExt
+	case given && byExt != "" && byExt != format:
+		return "", usageError("--out %s names a %s file but -o is %s: drop -o, or give a file ending in .%s", out, byExt, format, format)
+	}
+	switch format {
+	case "csv", "json", "html":
+		return format, nil
+	}
+	return "", usageError("-o %s: choose csv, json or html", format)
 }
 
 // provFlags are shared by every command that changes something.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
 	"strings"
@@ -128,4 +129,36 @@ func statesIn(t *testing.T, path string) []*dest.State {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// access review --out r.html writes HTML unless told otherwise, and refuses a format its name contradicts.
+func TestReviewFormatFromOut(t *testing.T) {
+	for _, tc := range []struct {
+		format string
+		given  bool
+		out    string
+		want   string // "" for a usage error
+	}{
+		{"csv", false, "r.html", "html"},
+		{"csv", false, "R.HTM", "html"},
+		{"csv", false, "r.json", "json"},
+		{"csv", false, "r.txt", "csv"},
+		{"csv", false, "", "csv"},
+		{"json", true, "", "json"},
+		{"html", true, "r.html", "html"},
+		{"csv", true, "r.html", ""},
+		{"xml", true, "r.dat", ""},
+	} {
+		got, err := reviewFormat(tc.format, tc.given, tc.out)
+		if tc.want == "" {
+			var ee *exitErr
+			if !errors.As(err, &ee) || ee.code != exitUsage {
+				t.Errorf("%+v: want a usage error, got %q %v", tc, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%+v: got %q %v, want %s", tc, got, err, tc.want)
+		}
+	}
 }
