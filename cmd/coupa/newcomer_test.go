@@ -162,3 +162,14 @@ func TestReviewFormatFromOut(t *testing.T) {
 		}
 	}
 }
+
+// create --dry-run refuses a number or a boolean where the catalog has text, as its help promises.
+func TestDryRunChecksScalarTypes(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "s.jsonl", `{"name":7,"number":"S-1"}`+"\n")
+	res := runCoupa(t, dir, []string{"COUPA_HOST=http://127.0.0.1:1", "COUPA_CLIENT_ID=x", "COUPA_CLIENT_SECRET=y"},
+		"create", "suppliers", "-f", "s.jsonl", "--dry-run")
+	if res.code != exitPartial || !strings.Contains(res.stdout, `"name":["must be text, got the number 7`) {
+		t.Fatalf("exit %d, stdout %s, stderr %s", res.code, res.stdout, res.stderr)
+	}
+}
