@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +173,42 @@ func TestDryRunChecksScalarTypes(t *testing.T) {
 		"create", "suppliers", "-f", "s.jsonl", "--dry-run")
 	if res.code != exitPartial || !strings.Contains(res.stdout, `"name":["must be text, got the number 7`) {
 		t.Fatalf("exit %d, stdout %s, stderr %s", res.code, res.stdout, res.stderr)
+	}
+}
+
+// `coupa tables TABLE` shows the fields with type, required-for-create and filterable, and a wrong
+// --fields name is answered with the close ones.
+func TestTablesShowsFields(t *testing.T) {
+	dir := t.TempDir()
+	r := runCoupa(t, dir, nil, "tables", "invoices")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"FIELD", "TYPE", "REQUIRED", "FILTERABLE", "required to create: invoice-number",
+		"invoice_lines (child table"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("coupa tables invoices lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^invoice-number\s+text\s+yes\s+yes\s+invoice_number$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^custom-fields\s+json\s+-\s+-\s+custom_fields$`).MatchString(r.stdout) {
+		t.Errorf("field rows:\n%s", r.stdout)
+	}
+	j := runCoupa(t, dir, nil, "tables", "invoices", "-o", "json")
+	var d tableDetail
+	if err := json.Unmarshal([]byte(j.stdout), &d); err != nil || len(d.Fields) == 0 || len(d.ChildFields["invoice_lines"]) == 0 {
+		t.Fatalf("-o json: %v %s", err, j.stdout)
+	}
+	if r := runCoupa(t, dir, nil, "tables", "invoicez"); r.code != exitUsage {
+		t.Errorf("unknown table: exit %d", r.code)
+	}
+	env := []string{"COUPA_HOST=http://127.0.0.1:1", "COUPA_CLIENT_ID=x", "COUPA_CLIENT_SECRET=y"}
+	q := runCoupa(t, dir, env, "query", "invoices", "--fields", "id,total")
+	if q.code != exitUsage || !strings.Contains(q.stderr, "did you mean total-with-taxes") {
+		t.Errorf("--fields total: exit %d %s", q.code, q.stderr)
+	}
+	q = runCoupa(t, dir, env, "query", "invoices", "--where", "invoice_numbr = X")
+	if q.code != exitUsage || !strings.Contains(q.stderr, "did you mean invoice-number") {
+		t.Errorf("--where typo: exit %d %s", q.code, q.stderr)
 	}
 }
