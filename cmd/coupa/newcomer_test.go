@@ -212,3 +212,32 @@ func TestTablesShowsFields(t *testing.T) {
 		t.Errorf("--where typo: exit %d %s", q.code, q.stderr)
 	}
 }
+
+// A config file whose other connection names an unset ${VAR} still serves the chosen one, and
+// `config show` shows the broken one's settings with the problem instead of failing.
+func TestConfigUnsetVariableElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "c.yaml", `default: prod
+connections:
+  prod:
+    host: prod.coupahost.com
+    client_id: p
+    client_secret: ${PROD_SECRET}
+  sandbox:
+    host: sandbox.coupahost.com
+    client_id: s
+    client_secret: ${SB_SECRET}
+`)
+	env := []string{"COUPA_CONFIG=" + filepath.Join(dir, "c.yaml"), "SB_SECRET=sb"}
+	r := runCoupa(t, dir, env, "--connection", "sandbox", "config", "show", "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, "sandbox.coupahost.com") || strings.Contains(r.stdout, `"problem"`) {
+		t.Fatalf("sandbox: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCoupa(t, dir, env, "config", "show")
+	if r.code != 0 || !strings.Contains(r.stdout, "prod.coupahost.com") || !strings.Contains(r.stdout, "PROD_SECRET") {
+		t.Fatalf("config show of the broken connection: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCoupa(t, dir, env, "check"); r.code == 0 || !strings.Contains(r.stderr, "PROD_SECRET") {
+		t.Fatalf("check on the broken connection: exit %d %s", r.code, r.stderr)
+	}
+}
