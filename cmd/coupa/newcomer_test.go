@@ -241,3 +241,37 @@ connections:
 		t.Fatalf("check on the broken connection: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// Every command that prints results takes -o, and the human format is called table everywhere (the
+// access review report, a file format, excepted).
+func TestOutputFlagEverywhere(t *testing.T) {
+	root := newRootCmd(&app{})
+	want := []string{"access review", "access grant", "access revoke", "access enable", "access disable",
+		"access create-user", "access plan", "access apply", "access sync", "action", "check", "config show",
+		"get", "query", "state show", "sync", "tables"}
+	for _, path := range want {
+		cmd, _, err := root.Find(strings.Fields(path))
+		if err != nil || cmd.Name() != strings.Fields(path)[len(strings.Fields(path))-1] {
+			t.Fatalf("no command %q: %v", path, err)
+		}
+		f := cmd.Flags().Lookup("output")
+		if f == nil || f.Shorthand != "o" {
+			t.Errorf("coupa %s has no -o", path)
+			continue
+		}
+		if path != "access review" && !strings.Contains(f.Usage, "table") {
+			t.Errorf("coupa %s -o does not offer table: %q", path, f.Usage)
+		}
+		if strings.Contains(f.Usage, "text") {
+			t.Errorf("coupa %s -o still names the human format text: %q", path, f.Usage)
+		}
+	}
+	for in, want := range map[string]string{"table": "table", "text": "table", "json": "json"} {
+		if got, err := humanOrJSON(in); err != nil || got != want {
+			t.Errorf("humanOrJSON(%q) = %q %v", in, got, err)
+		}
+	}
+	if r := runCoupa(t, t.TempDir(), nil, "access", "grant", "--user", "x", "--group", "y", "-o", "xml"); r.code != exitUsage {
+		t.Errorf("access grant -o xml: exit %d %s", r.code, r.stderr)
+	}
+}
