@@ -35,7 +35,7 @@ type cchild struct {
 	cols  []ccol
 	taken map[string]struct{} // the top-level keys of an item the child's columns take; the rest is _extra
 	keys  []int               // positions of the Key columns in the child's rows
-	slots slots // the child's decoder layout, set with the parent's
+	slots slots               // the child's decoder layout, set with the parent's
 }
 
 // plans caches a plan per *Table. A sync.Map instead of a field keeps Table copyable and lets tests build
