@@ -67,7 +67,7 @@ type Table struct {
 type Row []any
 
 // Layout is the columns of a table's rows, in order: a parent table's Columns then ColExtra; a child
-// table's ParentKey then its Columns.
+// table's ParentKey, its Columns, then ColExtra (custom fields on lines are common in Coupa).
 type Layout []Column
 
 // Index returns the position of the column named name, or -1.
@@ -112,12 +112,13 @@ func (t *Table) Layout() Layout {
 
 // Layout returns the layout of ch's rows.
 func (ch *Child) Layout() Layout {
-	return append(Layout{{Name: ch.ParentKey, Type: Int}}, ch.Columns...)
+	l := append(make(Layout, 0, len(ch.Columns)+2), Column{Name: ch.ParentKey, Type: Int})
+	return append(append(l, ch.Columns...), Column{Name: ColExtra, Type: JSON})
 }
 
 // Standard columns every destination adds to every parent table.
 const (
-	ColExtra     = "_extra"      // JSON: every field of the record no column took, so nothing is lost
+	ColExtra     = "_extra"      // JSON: every field of the record (or child item) no column took, so nothing is lost
 	ColSyncedAt  = "_synced_at"  // when the row was written
 	ColDeletedAt = "_deleted_at" // set by delete reconciliation; parents are never hard-deleted
 )

@@ -288,8 +288,8 @@ func TestLayouts(t *testing.T) {
 		for i := range tab.Children {
 			ch := &tab.Children[i]
 			cl := ch.Layout()
-			if cl[0].Name != ch.ParentKey || cl[0].Type != Int || len(cl) != len(ch.Columns)+1 {
-				t.Errorf("%s: layout %v, want %s first, then the columns", ch.Name, cl, ch.ParentKey)
+			if cl[0].Name != ch.ParentKey || cl[0].Type != Int || len(cl) != len(ch.Columns)+2 || cl[len(cl)-1].Name != ColExtra {
+				t.Errorf("%s: layout %v, want %s first, then the columns, then %s", ch.Name, cl, ch.ParentKey, ColExtra)
 			}
 			layouts[ch.Name] = cl
 		}

@@ -213,18 +213,8 @@ func (c *Client) Stats() Stats {
 }
 
 // redact removes every credential from s. Servers sometimes echo request parameters in error
-// bodies, and those bodies end up in error strings and logs.
+// bodies, and those bodies end up in error strings and logs. Also the encoded forms, as a server may
+// echo the form body or query it received; whole tokens only, once (see redactTokens).
 func (c *Client) redact(s string) string {
-	for _, sec := range c.secrets {
-		if sec == "" {
-			continue
-		}
-		// Also the encoded forms, as a server may echo the form body or query it received.
-		for _, form := range []string{sec, url.QueryEscape(sec), url.PathEscape(sec)} {
-			if strings.Contains(s, form) {
-				s = strings.ReplaceAll(s, form, "[redacted]")
-			}
-		}
-	}
-	return s
+	return redactTokens(s, c.secrets)
 }

@@ -16,10 +16,10 @@ import (
 // every backend accepts; the contract tests in dest/desttest check them):
 //   - rows are positional (catalog.Row): a parent row has a value for each column of p.Table.Layout() (its
 //     catalog columns, then catalog.ColExtra), a child row one for each of its Child.Layout() (ParentKey, then
-//     its catalog columns). A row of another length is refused. _synced_at comes from Page.SyncedAt and
+//     its catalog columns, then catalog.ColExtra). A row of another length is refused. _synced_at comes from Page.SyncedAt and
 //     _deleted_at is cleared by every write, so rows do not carry them.
 //   - a parent's "id" must be set; a child's ParentKey must be one of the page's parent ids, and every Key
-//     column must be set. Children have _synced_at but no _extra (the catalog keeps no unknown fields of items).
+//     column must be set. Children have _synced_at and _extra (an item's fields no column takes) too.
 //   - each value is nil (stored as NULL) or the Go type catalog documents for its column Type (Normalize
 //     lists what else is accepted).
 //   - p.Children may only name child tables of p.Table. Every child table of p.Table is cleared for the

@@ -11,7 +11,7 @@ type Reader interface {
 	// ReadRows returns every row of table (a catalog table or child name, without the prefix, which the
 	// backend applies), ordered by primary key. Each row has every column the catalog gives the table
 	// (the prepared version of it) plus the standard ones (parents: _extra, _synced_at, _deleted_at;
-	// children: _synced_at), each value nil or the Go type catalog documents for its column Type. The table must have been prepared
+	// children: _extra, _synced_at), each value nil or the Go type catalog documents for its column Type. The table must have been prepared
 	// through this Destination.
 	ReadRows(ctx context.Context, table string) ([]map[string]any, error)
 

@@ -215,7 +215,7 @@ func TestSchemaCheck(t *testing.T) {
 		t.Errorf("body keys not in catalog spelling, or custom field renamed: %v", body)
 	}
 	_, p = s.Check(map[string]any{
-		"invoice-number": "INV-2", "supplier": map[string]any{"id": "twelve"}, "total-with-taxes": "1,5",
+		"invoice-number": json.Number("7"), "supplier": map[string]any{"id": "twelve", "name": true, "number": json.Number("8")}, "total-with-taxes": "1,5",
 		"exported": "yes", "colour": "red", "invoice-date": "tomorrow", "line-count": json.Number("1.5"),
 		"currency": map[string]any{"code": []any{"USD"}},
 	}, Create)
@@ -227,6 +227,8 @@ func TestSchemaCheck(t *testing.T) {
 		"invoice-date":     "must be a date",
 		"line-count":       `must be an integer, got "1.5"`,
 		"currency.code":    "must be text, got a list",
+		"invoice-number":   "must be text, got the number 7",
+		"supplier.name":    "must be text, got true",
 	}
 	for field, msg := range want {
 		if len(p[field]) != 1 || !strings.Contains(p[field][0], msg) {

@@ -23,6 +23,10 @@ const (
 	StatusFailed  Status = "failed"
 	StatusSkipped Status = "skipped" // not sent: done by an earlier run, or left alone because it is in doubt
 	StatusValid   Status = "valid"   // dry run: the row would be sent
+	// StatusNotConfirmed is a row in flight when the run was interrupted: Coupa may or may not have
+	// taken it. It is reported, never written: the results file keeps its attempt line, so the next run
+	// checks the row (a create is looked up by its natural key, an update sent again).
+	StatusNotConfirmed Status = "not_confirmed"
 )
 
 // Result is one line of the results file, and what a run reports per row.

@@ -48,8 +48,10 @@ type Summary struct {
 	Skipped int // done by an earlier run
 	InDoubt int // left alone: an earlier run may have created them and there is no natural key to check
 	Valid   int // dry run: rows that would be sent
-	DryRun  bool
-	Elapsed time.Duration
+	// NotConfirmed rows were in flight when the run was interrupted (StatusNotConfirmed).
+	NotConfirmed int
+	DryRun       bool
+	Elapsed      time.Duration
 }
 
 // Run sends every row and returns the counts. Row failures are counted, reported and recorded, never
@@ -162,6 +164,8 @@ func (r *runner) finish(res Result, write bool) error {
 		r.sum.Failed++
 	case StatusValid:
 		r.sum.Valid++
+	case StatusNotConfirmed:
+		r.sum.NotConfirmed++
 	case StatusSkipped:
 		if res.InDoubt {
 			r.sum.InDoubt++
@@ -251,6 +255,11 @@ func (r *runner) do(ctx context.Context, row Row) error {
 		rec, _, err = r.c.Create(ctx, resource, body, nil)
 	} else {
 		rec, _, err = r.c.Update(ctx, resource, id, body, nil)
+	}
+	if err != nil && ctx.Err() != nil {
+		// Interrupted in flight: not a failure, and not final. The attempt line stays the last word.
+		return r.finish(Result{Row: row.N, Status: StatusNotConfirmed, Body: body, Input: fp,
+			Errors: Problems{"row": {"interrupted before Coupa answered; the next run with the same results file checks it"}}}, false)
 	}
 	if err != nil {
 		res := Result{Row: row.N, Status: StatusFailed, Errors: coupaProblems(err), Body: body, Input: fp}
@@ -362,6 +371,13 @@ func (s Summary) String() string {
 	out := fmt.Sprintf("%d rows: sent %d, created %d, updated %d, failed %d, skipped %d", s.Rows, s.Sent, s.Created, s.Updated, s.Failed, s.Skipped)
 	if s.InDoubt > 0 {
 		out += fmt.Sprintf(", in doubt %d", s.InDoubt)
+	}
+	if s.NotConfirmed > 0 {
+		out += fmt.Sprintf(", not confirmed %d (interrupted in flight)", s.NotConfirmed)
+	}
+	// Rows read but never sent (an interrupt came first): said, so that the counts add up to Rows.
+	if rest := s.Rows - s.Created - s.Updated - s.Failed - s.Skipped - s.InDoubt - s.NotConfirmed; rest > 0 {
+		out += fmt.Sprintf(", not started %d", rest)
 	}
 	return out + fmt.Sprintf(" in %s", s.Elapsed.Round(time.Millisecond))
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -506,4 +508,57 @@ func BenchmarkRunCreateWithResults(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*500), "µs/row")
+}
+
+// stuckCoupa holds every create until the run is interrupted, like a slow Coupa at a Ctrl-C.
+type stuckCoupa struct {
+	*fakeCoupa
+	started chan int
+}
+
+func (s *stuckCoupa) Create(ctx context.Context, resource string, body any, _ *coupa.WriteOptions) (coupa.Record, *coupa.Response, error) {
+	s.started <- 1
+	<-ctx.Done()
+	return nil, nil, fmt.Errorf("coupa: POST /api/%s: %w", resource, ctx.Err())
+}
+
+// Rows in flight at an interrupt are "not confirmed", not failed; the rows never sent are said; the
+// re-run checks the unconfirmed ones and its counts add up to the input.
+func TestRunInterruptedRowsAreNotConfirmed(t *testing.T) {
+	results := filepath.Join(t.TempDir(), "results.jsonl")
+	var in strings.Builder
+	for i := 1; i <= 6; i++ {
+		fmt.Fprintf(&in, `{"name":"S%d","number":"N-%d"}`+"\n", i, i)
+	}
+	sc := &stuckCoupa{fakeCoupa: &fakeCoupa{}, started: make(chan int, 8)}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-sc.started; <-sc.started; cancel() }()
+	var seen []Status
+	sum, err := Run(ctx, sc, rowsOf(t, in.String()), Options{Table: supplierTable, Mode: Create, Results: results,
+		Concurrency: 2, OnResult: func(r Result) { seen = append(seen, r.Status) }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if sum.NotConfirmed != 2 || sum.Failed != 0 || sum.Created != 0 {
+		t.Fatalf("summary %+v, want 2 not confirmed and nothing failed", sum)
+	}
+	if !slices.Equal(seen, []Status{StatusNotConfirmed, StatusNotConfirmed}) {
+		t.Errorf("reported %v", seen)
+	}
+	if s := sum.String(); !strings.Contains(s, "not confirmed 2") || !strings.Contains(s, "failed 0") ||
+		(sum.Rows > 2 && !strings.Contains(s, fmt.Sprintf("not started %d", sum.Rows-2))) {
+		t.Errorf("summary line %q", s)
+	}
+	finals, attempts := readResults(t, results)
+	if len(finals) != 0 || len(attempts) != 2 {
+		t.Fatalf("results: finals %v attempts %v, want the two attempts only", finals, attempts)
+	}
+	fc := &fakeCoupa{}
+	sum, err = Run(context.Background(), fc, rowsOf(t, in.String()), Options{Table: supplierTable, Mode: Create, Results: results})
+	if err != nil || sum.Rows != 6 || sum.Created != 6 || sum.Failed+sum.InDoubt+sum.NotConfirmed+sum.Skipped != 0 {
+		t.Fatalf("re-run: %+v %v, want all 6 created", sum, err)
+	}
+	if fc.lists != 2 {
+		t.Errorf("%d lookups, want the 2 unconfirmed rows looked up by natural key", fc.lists)
+	}
 }

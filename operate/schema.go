@@ -192,9 +192,24 @@ func (s *Schema) walk(prefix string, m map[string]any, p Problems) map[string]an
 		}
 		if msg := checkType(v, typ); msg != "" {
 			p.add(path, "%s", msg)
+		} else if _, column := s.cols[path]; column && typ == catalog.String {
+			if msg := textOnly(v); msg != "" {
+				p.add(path, "%s", msg)
+			}
 		}
 	}
 	return out
+}
+
+// textOnly refuses a JSON number or boolean for a text column of the catalog: an invoice number of 7
+// or a name of true is a mistake in the input, which the dry run promises to find. Keys of an
+// association the catalog does not list stay lenient (their type is Coupa's to know).
+func textOnly(v any) string {
+	switch v.(type) {
+	case json.Number, bool:
+		return fmt.Sprintf("must be text, got %s (write it in quotes)", describe(v))
+	}
+	return ""
 }
 
 // assocPrefix reports a path that is the beginning of known column paths (a nested association).

@@ -597,14 +597,23 @@ func (d *pageDecoder) childArray(sl *slot, cc *cchild, k *kidRows) error {
 			}
 			return err
 		}
-		r := make(catalog.Row, len(cc.cols)+1)
-		vals, errs := r[1:], k.scratch // r[0] is the parent key, set by finish
+		r := make(catalog.Row, len(cc.cols)+2)
+		vals, errs := r[1:len(cc.cols)+1], k.scratch // r[0] is the parent key, set by finish
 		clear(errs)
-		err := d.members(cc.slots.top, cc.slots.head, func(_ []byte, sub *slot) error {
+		var ex map[string]any // the item's keys no column takes, for its ColExtra
+		err := d.members(cc.slots.top, cc.slots.head, func(kb []byte, sub *slot) error {
 			if sub != nil {
 				return d.fill(vals, errs, cc.cols, sub)
 			}
-			return d.s.Skip()
+			key := d.s.Key(kb)
+			v, err := d.s.Value(key)
+			if err == nil {
+				if ex == nil {
+					ex = map[string]any{}
+				}
+				ex[key] = v
+			}
+			return err
 		})
 		if err != nil {
 			return err
@@ -615,6 +624,13 @@ func (d *pageDecoder) childArray(sl *slot, cc *cchild, k *kidRows) error {
 				first = e
 				break
 			}
+		}
+		if first == nil && ex != nil {
+			extra, err := compactJSON(ex)
+			if err != nil {
+				first = fmt.Errorf("unknown fields do not encode as JSON: %v", err)
+			}
+			r[len(cc.cols)+1] = extra
 		}
 		k.rows, k.itemErrs = append(k.rows, r), append(k.itemErrs, first)
 		return nil

@@ -245,6 +245,9 @@ func TestDecodePageEdges(t *testing.T) {
 		{inv, `[{"id":3,` + base + `},{"id":1,` + base + `}]`},
 		{inv, `[{"id":1,` + base + `,"supplier":{"id":1,"extra":{"deep":[1,2,{"x":"\ud83d\ude00"}]}}}]`},
 		{inv, `[{"id":1,` + base + `,"invoice-lines":[{"id":5,"account":{"id":1,"code":"A"},"unknown":[1]}]}]`},
+		// A line's unknown keys are its _extra: repeated and escaped keys as in a map, with a bad column.
+		{inv, `[{"id":1,` + base + `,"invoice-lines":[{"id":5,"x\u00e9":1,"x\u00e9":{"a":[2]},"line-custom":null}]}]`},
+		{inv, `[{"id":1,` + base + `,"invoice-lines":[{"id":5,"unknown":"u","price":true}]}]`},
 		{users, `[{"id":1,` + base + `,"purchasing-user":true,"roles":[{"id":4,"name":"Admin"}]}]`},
 		// A repeated key replaces the value, and whatever was wrong with it.
 		{inv, `[{"id":1,` + base + `,"status":{"a":1},"status":"ok"}]`},

@@ -33,8 +33,9 @@ type ccol struct {
 type cchild struct {
 	child *catalog.Child
 	cols  []ccol
-	keys  []int // positions of the Key columns in the child's rows
-	slots slots // the child's decoder layout, set with the parent's
+	taken map[string]struct{} // the top-level keys of an item the child's columns take; the rest is _extra
+	keys  []int               // positions of the Key columns in the child's rows
+	slots slots               // the child's decoder layout, set with the parent's
 }
 
 // plans caches a plan per *Table. A sync.Map instead of a field keeps Table copyable and lets tests build
@@ -68,7 +69,10 @@ func buildPlan(t *catalog.Table) *plan {
 	}
 	for i := range t.Children {
 		ch := &t.Children[i]
-		cc := cchild{child: ch, cols: compile(ch.Columns)}
+		cc := cchild{child: ch, cols: compile(ch.Columns), taken: map[string]struct{}{}}
+		for _, col := range ch.Columns {
+			cc.taken[strings.SplitN(col.Path, ".", 2)[0]] = struct{}{}
+		}
 		layout := ch.Layout()
 		for _, k := range ch.Key {
 			cc.keys = append(cc.keys, layout.Index(k))

@@ -13,7 +13,8 @@ import (
 // Rows turns one API record into t's parent row and the child rows of each child table (see catalog.Layout).
 // rec is a record as decoded by a json.Decoder with UseNumber (numbers are json.Number; amounts and
 // datetimes are strings). A column the record lacks is nil; every top-level key no column or child takes
-// is kept in catalog.ColExtra as a JSON object (nil when there is none). A record without an id or without its
+// is kept in catalog.ColExtra as a JSON object (nil when there is none), and so is every key of a child item
+// no child column takes. A record without an id or without its
 // cursor value, or with a value that does not fit its column type, is an error naming table, id and field.
 // DecodePage gives the same rows straight from a list answer.
 func Rows(t *catalog.Table, rec map[string]any) (catalog.Row, map[string][]catalog.Row, error) {
@@ -87,11 +88,21 @@ func childRows(cc *cchild, rec map[string]any, parentID int64) ([]catalog.Row, e
 	}
 	rows := make([]catalog.Row, 0, len(items))
 	for i, item := range items {
-		r := make(catalog.Row, len(cc.cols)+1)
-		if err := fill(r[1:], item, cc.cols); err != nil {
+		r := make(catalog.Row, len(cc.cols)+2) // parent key, columns, _extra
+		if err := fill(r[1:len(cc.cols)+1], item, cc.cols); err != nil {
 			return nil, fmt.Errorf("item %d: %v", i, err)
 		}
 		r[0] = parentID
+		for k := range item {
+			if _, ok := cc.taken[k]; !ok {
+				extra, err := extraOf(item, cc.taken)
+				if err != nil {
+					return nil, fmt.Errorf("item %d: unknown fields do not encode as JSON: %v", i, err)
+				}
+				r[len(cc.cols)+1] = extra
+				break
+			}
+		}
 		if err := cc.checkKeys(r, i); err != nil {
 			return nil, err
 		}

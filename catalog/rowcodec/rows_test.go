@@ -66,7 +66,7 @@ const invoiceJSON = `{
     {"id": 100, "line-num": 1, "description": "Widgets", "quantity": "1.5", "price": "12.3456", "total": "18.5184",
      "type": "InvoiceQuantityLine", "po-number": "PO-77", "order-line-num": "2",
      "account": {"id": 31, "name": "Ops", "code": "OPS-100", "active": true, "segment-1": "OPS"},
-     "commodity": {"id": 12, "name": "Hardware"}, "custom-fields": {}},
+     "commodity": {"id": 12, "name": "Hardware"}, "custom-fields": {}, "line-tax-code": {"code": "VAT20"}},
     {"id": 101, "line-num": 2, "description": "Freight", "total": "5.00", "type": "InvoiceAmountLine",
      "account": null, "commodity": null}
   ],
@@ -155,8 +155,12 @@ func TestRowsInvoice(t *testing.T) {
 			t.Errorf("line 1 %s = %#v, want %#v", k, l[k], v)
 		}
 	}
-	if _, ok := l[catalog.ColExtra]; ok {
-		t.Error("child rows must not carry _extra")
+	// A key no line column takes is kept on the line, as on the parent: custom fields on lines are common.
+	if got := l[catalog.ColExtra]; got != `{"line-tax-code":{"code":"VAT20"}}` {
+		t.Errorf("line 1 _extra = %#v", got)
+	}
+	if got, ok := lines[1][catalog.ColExtra]; !ok || got != nil {
+		t.Errorf("line 2 _extra = %#v (present: %v), want nil", got, ok)
 	}
 	if lines[1]["account_id"] != nil || lines[1]["quantity"] != nil || lines[1]["total"] != "5.00" {
 		t.Errorf("line 2 = %v", lines[1])

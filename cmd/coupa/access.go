@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -53,10 +54,9 @@ func newAccessReviewCmd(a *app) *cobra.Command {
   coupa access review -o csv > users.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch format {
-			case "csv", "json", "html":
-			default:
-				return usageError("-o %s: choose csv, json or html", format)
+			format, err := reviewFormat(format, cmd.Flags().Changed("output"), out)
+			if err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			client, err := a.newClient(ctx, access.Scopes(false))
@@ -100,9 +100,26 @@ func newAccessReviewCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&format, "output", "o", "csv", "report format: csv, json or html")
+	cmd.Flags().StringVarP(&format, "output", "o", "csv", "report format: csv, json or html (default: from --out's extension, else csv)")
 	cmd.Flags().StringVar(&out, "out", "", "write the report to this file instead of standard output")
 	return cmd
+}
+
+// reviewFormat is the report's format: -o when given, else the one --out's extension names, else csv. A
+// file named for one format and asked in another is refused: r.html holding CSV helps nobody.
+func reviewFormat(format string, given bool, out string) (string, error) {
+	byExt := map[string]string{".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}[strings.ToLower(filepath.Ext(out))]
+	switch {
+	case !given && byExt != "":
+		format = byExt
+	case given && byExt != "" && byExt != format:
+		return "", usageError("--out %s names a %s file but -o is %s: drop -o, or give a file ending in .%s", out, byExt, format, format)
+	}
+	switch format {
+	case "csv", "json", "html":
+		return format, nil
+	}
+	return "", usageError("-o %s: choose csv, json or html", format)
 }
 
 // provFlags are shared by every command that changes something.
@@ -153,7 +170,7 @@ func (a *app) provisioner(ctx context.Context, f provFlags) (*access.Provisioner
 
 func newAccessGrantCmd(a *app, op string) *cobra.Command {
 	var pf provFlags
-	var user, group, role, license, content string
+	var user, group, role, license, content, format string
 	verb := "Give"
 	if op == access.OpRevoke {
 		verb = "Take away"
@@ -166,6 +183,10 @@ func newAccessGrantCmd(a *app, op string) *cobra.Command {
   coupa access %[1]s --user jdoe --license purchasing`, op),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := humanOrJSON(format)
+			if err != nil {
+				return err
+			}
 			if user == "" {
 				return usageError("--user is required (login, email or id)")
 			}
@@ -207,10 +228,12 @@ func newAccessGrantCmd(a *app, op string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.report(p.Apply(ctx, u.ID, access.Change{Kind: kind, Op: op, Target: target}))
+			out, err := p.Apply(ctx, u.ID, access.Change{Kind: kind, Op: op, Target: target})
+			return a.report(format, out, err)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVarP(&format, "output", "o", "table", "output format: table or json")
 	f.StringVar(&user, "user", "", "the user: login, email or id")
 	f.StringVar(&group, "group", "", "user group name or id")
 	f.StringVar(&role, "role", "", "role name or id")
@@ -222,7 +245,7 @@ func newAccessGrantCmd(a *app, op string) *cobra.Command {
 
 func newAccessActiveCmd(a *app, enable bool) *cobra.Command {
 	var pf provFlags
-	var user string
+	var user, format string
 	use, op, short := "disable", access.OpRevoke, "Deactivate a user (active=false); Coupa has no delete"
 	if enable {
 		use, op, short = "enable", access.OpGrant, "Reactivate a user (active=true)"
@@ -232,6 +255,10 @@ func newAccessActiveCmd(a *app, enable bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := humanOrJSON(format)
+			if err != nil {
+				return err
+			}
 			if user == "" {
 				return usageError("--user is required (login, email or id)")
 			}
@@ -244,17 +271,37 @@ func newAccessActiveCmd(a *app, enable bool) *cobra.Command {
 			if err != nil {
 				return libError(err)
 			}
-			return a.report(p.Apply(ctx, u.ID, access.Change{Kind: access.KindActive, Op: op}))
+			out, err := p.Apply(ctx, u.ID, access.Change{Kind: access.KindActive, Op: op})
+			return a.report(format, out, err)
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", "", "the user: login, email or id")
+	cmd.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")
 	pf.add(cmd)
 	return cmd
 }
 
-// report prints one outcome and maps it to an error for the exit code.
-func (a *app) report(out *access.Outcome, err error) error {
-	if out != nil && out.Result != "" && out.Login != "" {
+// humanOrJSON checks an -o of the commands that print a result either for people (table, the name every
+// command uses; text is the older name some had) or as JSON.
+func humanOrJSON(format string) (string, error) {
+	switch format {
+	case "table", "text":
+		return "table", nil
+	case "json":
+		return "json", nil
+	}
+	return "", usageError("-o %s: choose table or json", format)
+}
+
+// report prints one outcome (as JSON with -o json) and maps it to an error for the exit code.
+func (a *app) report(format string, out *access.Outcome, err error) error {
+	if format == "json" && out != nil && out.Result != "" {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if eerr := enc.Encode(out); eerr != nil && err == nil {
+			err = eerr
+		}
+	} else if out != nil && out.Result != "" && out.Login != "" {
 		who := out.Login
 		switch out.Result {
 		case access.ResultNoop:
@@ -273,13 +320,17 @@ func (a *app) report(out *access.Outcome, err error) error {
 
 func newAccessCreateUserCmd(a *app) *cobra.Command {
 	var pf provFlags
-	var file string
+	var file, format string
 	cmd := &cobra.Command{
 		Use:     "create-user",
 		Short:   "Create a user from a JSON file (login, email and active are required)",
 		Example: `  coupa access create-user -f jdoe.json --dry-run`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := humanOrJSON(format)
+			if err != nil {
+				return err
+			}
 			if file == "" {
 				return usageError("-f FILE is required: a JSON object with dashed Coupa keys (login, email, active, firstname, ...)")
 			}
@@ -296,6 +347,9 @@ func newAccessCreateUserCmd(a *app) *cobra.Command {
 			if err != nil {
 				return libError(err)
 			}
+			if format == "json" {
+				return printIndentedJSON(a.stdout, out)
+			}
 			if out.Result == access.ResultDryRun {
 				fmt.Fprintf(a.stdout, "dry run: would create user %s\n", out.Login)
 				return nil
@@ -305,6 +359,7 @@ func newAccessCreateUserCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "JSON file describing the user (- for standard input)")
+	cmd.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")
 	pf.add(cmd)
 	return cmd
 }
@@ -374,8 +429,9 @@ file twice changes nothing the second time.`,
 			if file == "" {
 				return usageError("-f access.yaml is required")
 			}
-			if format != "text" && format != "json" {
-				return usageError("-o %s: choose text or json", format)
+			format, err := humanOrJSON(format)
+			if err != nil {
+				return err
 			}
 			fh, err := os.Open(file)
 			if err != nil {
@@ -450,7 +506,7 @@ file twice changes nothing the second time.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the access file (YAML)")
-	cmd.Flags().StringVarP(&format, "output", "o", "text", "text or json")
+	cmd.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")
 	if apply {
 		cmd.Flags().BoolVarP(&yes, "yes", "y", false, "apply without asking")
 		pf.add(cmd)

@@ -21,7 +21,7 @@ func init() { registerCommand(newActionCmd) }
 const markExported = "mark-exported"
 
 func newActionCmd(a *app) *cobra.Command {
-	var file string
+	var file, out string
 	cmd := &cobra.Command{
 		Use:   "action OBJECT ID ACTION",
 		Short: "Run a Coupa action on one object: void, approve, issue, close, submit, mark-exported...",
@@ -40,6 +40,10 @@ mark-exported (PUT /api/<object>/<id>?exported=true) works on every object with 
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, id, err := lookupObjectID(args[0], args[1])
+			if err != nil {
+				return err
+			}
+			format, err := recordFormat(out)
 			if err != nil {
 				return err
 			}
@@ -78,10 +82,11 @@ mark-exported (PUT /api/<object>/<id>?exported=true) works on every object with 
 			if rec == nil {
 				rec = coupa.Record{"id": id}
 			}
-			return printIndentedJSON(a.stdout, rec)
+			return printRecord(a.stdout, format, t, nil, rec)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "JSON payload to send with the action (- for standard input)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "output format of the object Coupa returns: json (default), table, jsonl or csv")
 	return cmd
 }
 

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/output"
 	"github.com/coupa-connector/coupa-connector/coupa"
 	"github.com/coupa-connector/coupa-connector/operate"
@@ -31,14 +33,9 @@ JSON Lines or CSV. --fields limits what Coupa returns, nested with dots (supplie
 			if err != nil {
 				return err
 			}
-			format := output.JSON
-			if out != "" {
-				if format, err = output.ParseFormat(out); err != nil {
-					return usageError("-o: %v", err)
-				}
-			}
-			if cols == nil && format == output.Table {
-				cols = output.DefaultColumns(t)
+			format, err := recordFormat(out)
+			if err != nil {
+				return err
 			}
 			client, err := a.newClient(cmd.Context(), []string{t.Scope})
 			if err != nil {
@@ -51,21 +48,41 @@ JSON Lines or CSV. --fields limits what Coupa returns, nested with dots (supplie
 			if err != nil {
 				return libError(err)
 			}
-			if format == output.JSON {
-				// One object, not an array of one.
-				return printIndentedJSON(a.stdout, rec)
-			}
-			w, err := output.New(a.stdout, format, cols)
-			if err != nil {
-				return err
-			}
-			if err := w.Write(rec); err != nil {
-				return err
-			}
-			return w.Close()
+			return printRecord(a.stdout, format, t, cols, rec)
 		},
 	}
 	cmd.Flags().StringVar(&fields, "fields", "", "fields to fetch, comma-separated, nested with dots")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output format: json (default), table, jsonl or csv")
 	return cmd
+}
+
+// recordFormat reads -o of the commands that print one object: json unless told otherwise.
+func recordFormat(s string) (output.Format, error) {
+	if s == "" {
+		return output.JSON, nil
+	}
+	f, err := output.ParseFormat(s)
+	if err != nil {
+		return output.JSON, usageError("-o: %v", err)
+	}
+	return f, nil
+}
+
+// printRecord prints one object: indented JSON (the object, not an array of one), or a row of cols
+// (t's default columns when nil) as a table, a JSON line or CSV.
+func printRecord(w io.Writer, format output.Format, t *catalog.Table, cols []string, rec coupa.Record) error {
+	if format == output.JSON {
+		return printIndentedJSON(w, rec)
+	}
+	if cols == nil {
+		cols = output.DefaultColumns(t)
+	}
+	ow, err := output.New(w, format, cols)
+	if err != nil {
+		return err
+	}
+	if err := ow.Write(rec); err != nil {
+		return err
+	}
+	return ow.Close()
 }

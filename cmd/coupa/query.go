@@ -83,8 +83,8 @@ func (a *app) runQuery(cmd *cobra.Command, object string, f queryFlags) error {
 	}
 	for i, flt := range filters {
 		if !schema.Known(flt.Field) {
-			return usageError("--where %q: %s has no field %q (see its columns with coupa tables; pass any other attribute raw with --param)",
-				f.where[i], t.Name, flt.Field)
+			return usageError("--where %q: %s has no field %q%s (its fields: coupa tables %s; pass any other attribute raw with --param)",
+				f.where[i], t.Name, flt.Field, didYouMean(t, flt.Field), t.Name)
 		}
 		filters[i].Field = schema.Canonical(flt.Field)
 	}
@@ -215,7 +215,7 @@ func parseFieldsFlag(s string, schema *operate.Schema, t *catalog.Table) ([]any,
 			continue
 		}
 		if !schema.Known(f) {
-			return nil, nil, usageError("--fields: %s has no field %q (see coupa tables)", t.Name, f)
+			return nil, nil, usageError("--fields: %s has no field %q%s; its fields: coupa tables %s", t.Name, f, didYouMean(t, f), t.Name)
 		}
 		f = schema.Canonical(f)
 		cols = append(cols, f)

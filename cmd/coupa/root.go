@@ -131,7 +131,36 @@ Try it without a Coupa instance:
 	for _, build := range commandBuilders {
 		root.AddCommand(build(a))
 	}
+	root.Version = versionLine()
+	root.SetVersionTemplate("coupa {{.Version}}\n")
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every group below root (access, state, config...) answer an unknown
+// subcommand with a usage error and the closest names, as root does, instead of printing its help and
+// exiting 0: a typo in a script must not pass for success.
+func refuseUnknownSubcommands(root *cobra.Command) {
+	for _, cmd := range root.Commands() {
+		refuseUnknownSubcommands(cmd)
+		if !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil {
+			continue
+		}
+		cmd.Args = cobra.ArbitraryArgs
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2 // what cobra uses for root's suggestions
+		}
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return usageError("%s (run '%s --help' for its commands)", msg, cmd.CommandPath())
+		}
+	}
 }
 
 // bindConnectionFlags binds the connection flags into opts: zero values mean "not given", so that the

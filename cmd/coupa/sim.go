@@ -277,7 +277,7 @@ func runSim(ctx context.Context, a *app, f simFlags) error {
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
-	url := scheme + "://" + ln.Addr().String()
+	url := dialURL(scheme, ln.Addr())
 	c := s.DefaultClient()
 	fmt.Fprintf(a.stdout, "coupa sim listening on %s (scale %d, seed %d)\n", url, f.scale, f.seed)
 	fmt.Fprintf(a.stdout, "default client: id %s secret %s (every scope)\n", c.ID, c.Secret)
@@ -336,4 +336,14 @@ func selfSignedCert(path string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("writing the certificate to %s: %v; choose another --cert-file", path, err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// dialURL is the URL a client on this machine reaches a listener at: an address listening on every
+// interface (--addr :4012 gives [::]:4012) is reached through loopback, which the client accepts over http.
+func dialURL(scheme string, addr net.Addr) string {
+	hostPort := addr.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && (tcp.IP == nil || tcp.IP.IsUnspecified()) {
+		hostPort = net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+	}
+	return scheme + "://" + hostPort
 }

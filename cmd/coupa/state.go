@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -64,13 +66,14 @@ updated before it is in the warehouse) and the open window of an unfinished run 
 	}
 	show.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 
+	var all bool
 	reset := &cobra.Command{
-		Use:   "reset [TABLE]",
+		Use:   "reset [TABLE | --all]",
 		Short: "Forget a table's state (or every table's): its next sync is a full one",
-		Long: `Forget the sync state of TABLE, or of every table when none is named. Rows already in the
-warehouse stay; the next sync fetches everything again and upserts it.`,
+		Long: `Forget the sync state of TABLE, or of every table with --all (without either, it asks first).
+Rows already in the warehouse stay; the next sync fetches everything again and upserts it.`,
 		Example: `  coupa state reset invoices
-  coupa state reset --dest sqlite:coupa.db`,
+  coupa state reset --all --dest sqlite:coupa.db`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			table := ""
@@ -79,12 +82,23 @@ warehouse stay; the next sync fetches everything again and upserts it.`,
 				if _, ok := catalog.Lookup(table); !ok {
 					return usageError("unknown table %q: choose one of %s", table, strings.Join(catalog.Names(), ", "))
 				}
+				if all {
+					return usageError("name a table or pass --all, not both")
+				}
 			}
 			d, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer d.Close()
+			if table == "" && !all {
+				// Forgetting every cursor makes the next sync a full one of everything: hours on a big instance.
+				fmt.Fprintf(a.stderr, "Reset the sync state of every table in %s? Type yes: ", destFlag)
+				line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+				if strings.TrimSpace(strings.ToLower(line)) != "yes" {
+					return withExit(exitError, errors.New("not confirmed: nothing was reset (name a table, or pass --all)"))
+				}
+			}
 			if err := d.ResetState(cmd.Context(), table); err != nil {
 				return fmt.Errorf("resetting the sync state: %w", err)
 			}
@@ -96,6 +110,7 @@ warehouse stay; the next sync fetches everything again and upserts it.`,
 			return nil
 		},
 	}
+	reset.Flags().BoolVar(&all, "all", false, "reset every table's state without asking")
 	cmd.AddCommand(show, reset)
 	return cmd
 }

@@ -122,6 +122,10 @@ func (a *app) syncTables(ctx context.Context, f syncFlags, tables []*catalog.Tab
 	if err := client.Authenticate(ctx); err != nil {
 		return libError(err)
 	}
+	lister, err := a.syncLister(ctx, client, tables)
+	if err != nil {
+		return err
+	}
 	d, err := openDest(ctx, spec, f.prefix, false)
 	if err != nil {
 		return err
@@ -132,7 +136,7 @@ func (a *app) syncTables(ctx context.Context, f syncFlags, tables []*catalog.Tab
 		// Log lines would tear the progress bars apart; warnings still show.
 		engineLog = slog.New(&minLevel{Handler: a.logger.Handler(), min: slog.LevelWarn})
 	}
-	return a.runEngine(ctx, extract.Config{Client: client, Dest: d, Tables: tables, FullRefresh: f.fullRefresh,
+	return a.runEngine(ctx, extract.Config{Client: lister, Dest: d, Tables: tables, FullRefresh: f.fullRefresh,
 		ReconcileDeletes: f.reconcile, Concurrency: f.concurrency, Logger: engineLog}, f.output)
 }
 

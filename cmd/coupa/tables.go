@@ -44,7 +44,7 @@ func describeTable(t *catalog.Table) tableInfo {
 func newTablesCmd(a *app) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:   "tables",
+		Use:   "tables [TABLE]",
 		Short: "List the Coupa objects coupa knows: tables, scopes, sync mode, child tables, what can be written",
 		Long: `List the catalog: every Coupa object coupa syncs and operates on.
 
@@ -52,11 +52,25 @@ func newTablesCmd(a *app) *cobra.Command {
   RESOURCE  the API path /api/<resource>                     SYNC      incremental (by updated-at) or full
   CHILDREN  child tables made from nested lines              WRITE     create / update / the actions (coupa action)
 
+With a TABLE, its fields: their types, which a create requires, which --where can filter on, and
+the warehouse column each lands in (child tables too).
+
 Grant the scopes in Coupa: Setup > Integrations > OAuth2/OpenID Connect Clients.`,
 		Example: `  coupa tables
+  coupa tables invoices          its fields: type, required to create, filterable, warehouse column
   coupa tables -o json | jq -r '.[].scope' | sort -u`,
-		Args: cobra.NoArgs,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "table" && output != "json" {
+				return usageError("-o %s: choose table or json", output)
+			}
+			if len(args) == 1 {
+				t, err := lookupObject(args[0])
+				if err != nil {
+					return err
+				}
+				return a.printTableDetail(t, output)
+			}
 			var infos []tableInfo
 			for _, t := range catalog.All() {
 				infos = append(infos, describeTable(t))

@@ -57,11 +57,15 @@ func newVersionCmd(a *app) *cobra.Command {
 		Short: "Print the version, commit and Go version of this binary",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprintf(a.stdout, "coupa %s (commit %s, %s, %s/%s)\n",
-				version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintf(a.stdout, "coupa %s\n", versionLine())
 			return err
 		},
 	}
+}
+
+// versionLine is what `coupa version` and `coupa --version` print after the name.
+func versionLine() string {
+	return fmt.Sprintf("%s (commit %s, %s, %s/%s)", version, buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // userAgent names this binary to Coupa; the client library uses the same form by default.

@@ -154,10 +154,10 @@ func (a *app) runWrite(ctx context.Context, mode operate.Mode, args []string, f 
 	}
 	if runErr != nil {
 		if errors.Is(runErr, context.Canceled) && f.results != "" {
-			return withExit(exitPartial, errors.New("interrupted: run the same command again to resume"))
+			return withExit(exitInterrupted, errors.New("interrupted: run the same command again to resume; it checks the rows not confirmed"))
 		}
 		if errors.Is(runErr, context.Canceled) {
-			return withExit(exitPartial, errors.New("interrupted: the rows done are printed above; pass --results FILE to make a run resumable"))
+			return withExit(exitInterrupted, errors.New("interrupted: the rows done are printed above; pass --results FILE to make a run resumable"))
 		}
 		return runErr
 	}
@@ -253,6 +253,10 @@ func (r *rowReporter) report(res operate.Result) {
 		if err == nil {
 			r.a.stdout.Write(append(b, '\n'))
 		}
+	}
+	if res.Status == operate.StatusNotConfirmed {
+		r.clearProgress()
+		fmt.Fprintf(r.a.stderr, "row %d: not confirmed: interrupted before Coupa answered\n", res.Row)
 	}
 	if res.Status == operate.StatusFailed || res.InDoubt {
 		r.failed++

@@ -385,19 +385,20 @@ func TestBulkCreateInterruptedThenResumed(t *testing.T) {
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitPartial || !strings.Contains(stderr.String(), "interrupted: run the same command again to resume") {
-		t.Fatalf("interrupted run: %v, stderr %q; want exit %d and a hint to resume", err, stderr.String(), exitPartial)
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted || !strings.Contains(stderr.String(), "interrupted: run the same command again to resume") {
+		t.Fatalf("interrupted run: %v, stderr %q; want exit %d and a hint to resume", err, stderr.String(), exitInterrupted)
 	}
 	// Four rows are always in flight: their requests were cut off, so Coupa may or may not have them.
-	mid, _ := finalResults(t, filepath.Join(dir, "results.jsonl"))
-	doubt := 0
+	// They are "not confirmed", not failed, and their attempt stays their last line for the resume to check.
+	mid, attempts := finalResults(t, filepath.Join(dir, "results.jsonl"))
 	for _, r := range mid {
-		if r.InDoubt {
-			doubt++
+		if r.Status == "failed" {
+			t.Errorf("row %d failed at the interrupt: %+v", r.Row, r)
 		}
 	}
-	if doubt == 0 {
-		t.Errorf("no row was marked in doubt after the interrupt: %v", mid)
+	if attempts-len(mid) == 0 || !strings.Contains(stderr.String(), "not confirmed: interrupted before Coupa answered") ||
+		!strings.Contains(stderr.String(), fmt.Sprintf("not confirmed %d", attempts-len(mid))) {
+		t.Errorf("%d attempts, %d finals; stderr %q: want the rows in flight reported not confirmed", attempts, len(mid), stderr.String())
 	}
 	resumeCreatesEachOnce(t, s, dir, env, args, "Interrupted", n, before)
 }

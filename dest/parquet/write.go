@@ -32,7 +32,7 @@ type tablePlan struct {
 	index     map[string]int // column name -> leaf index in schema
 	colIdx    []int          // leaf index of each of cols
 	layout    catalog.Layout // of the rows a page brings
-	pos       []int          // position of each of cols in those rows (-1: _extra of a child)
+	pos       []int          // position of each of cols in those rows (-1: a column the rows lack)
 	keyPos    []int          // position of each key column in those rows (-1: the layout lacks it)
 	// leaf indexes of the columns every row gets from the writer, not from the page
 	syncedIdx, opIdx, versionIdx, deletedIdx int

@@ -73,7 +73,7 @@ func TestRefusedPagesNameTheirFault(t *testing.T) {
 		"a shorter parent": {func(p *dest.Page) { p.Rows[1] = p.Rows[1][:3] },
 			"postgres: invoices row 1 has 3 values, its layout 8: the page is malformed"},
 		"a shorter line": {func(p *dest.Page) { p.Children["invoice_lines"][2] = p.Children["invoice_lines"][2][:3] },
-			"postgres: invoice_lines row 2 has 3 values, its layout 5: the page is malformed"},
+			"postgres: invoice_lines row 2 has 3 values, its layout 6: the page is malformed"},
 		"a line of no parent in the page": {func(p *dest.Page) { desttest.Set(p.Children["invoice_lines"][5], dtLine, "invoice_id", int64(99)) },
 			"postgres: invoice_lines row 5: invoice_id 99 is not a parent in this page"},
 		"a line of no parent": {func(p *dest.Page) { desttest.Set(p.Children["invoice_lines"][5], dtLine, "invoice_id", nil) },

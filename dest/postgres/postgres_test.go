@@ -589,3 +589,21 @@ func TestNoCreatePermissionIsOneLineError(t *testing.T) {
 		t.Errorf("error %q: want one line naming the missing permission, without the password", msg)
 	}
 }
+
+// A warehouse made before child tables kept _extra gets the column at the next Prepare.
+func TestChildExtraAddedToOldWarehouse(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	d := open(t, dsn, Options{})
+	ctx := context.Background()
+	if err := d.Prepare(ctx, []*catalog.Table{desttest.Invoices()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WritePage(ctx, desttest.Page(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.pool.Exec(ctx, `ALTER TABLE coupa.invoice_lines DROP COLUMN _extra`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	desttest.CheckChildExtraAdded(t, open(t, dsn, Options{}))
+}

@@ -112,6 +112,8 @@ func (d *DB) describe(ct *catalog.Table) (*table, error) {
 			}
 			c.cols = append(c.cols, column{name: col.Name, typ: col.Type})
 		}
+		// A warehouse made before children kept _extra gets the column from ensure.
+		c.cols = append(c.cols, column{name: catalog.ColExtra, typ: catalog.JSON})
 		for _, k := range ch.Key {
 			i := indexOf(c.cols, k)
 			if i < 0 {

@@ -239,3 +239,23 @@ func TestBatches(t *testing.T) {
 		t.Errorf("batchRows of a 3000-column table = %d, over SQLite's variable limit", r)
 	}
 }
+
+// A warehouse made before child tables kept _extra gets the column at the next Prepare.
+func TestChildExtraAddedToOldWarehouse(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.db")
+	d := open(t, path, "")
+	ctx := context.Background()
+	if err := d.Prepare(ctx, []*catalog.Table{desttest.Invoices()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WritePage(ctx, desttest.Page(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.db.Exec(`ALTER TABLE "invoice_lines" DROP COLUMN "_extra"`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d = open(t, path, "")
+	defer d.Close()
+	desttest.CheckChildExtraAdded(t, d)
+}

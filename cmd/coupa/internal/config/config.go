@@ -75,6 +75,9 @@ type Connection struct {
 	ConfigPath string            // the config file read; empty when none
 	Known      []string          // the connection names the config file defines
 	Sources    map[string]Source // field key -> where its value came from; absent = unset
+	// FileProblem is what is wrong with the chosen connection of the file and not mended by the
+	// environment or a flag (an unset ${VAR}); Validate reports it, `config show` shows it.
+	FileProblem error
 }
 
 // Default is the configuration before any source is applied.
@@ -124,6 +127,7 @@ func Resolve(opts Options) (*Connection, error) {
 	if name == "" {
 		name = opts.env(EnvConnection)
 	}
+	var chosen *FileConnection
 	if path != "" {
 		f, err := ParseFile(path, opts.LookupEnv)
 		if err != nil {
@@ -151,6 +155,7 @@ func Resolve(opts Options) (*Connection, error) {
 				}
 				c.Name = name
 				c.apply(fc.settings(), SourceFile)
+				chosen = fc
 			}
 		}
 	}
@@ -160,10 +165,23 @@ func Resolve(opts Options) (*Connection, error) {
 	}
 	c.apply(envSettings(&opts), SourceEnv)
 	c.apply(opts.Flags, SourceFlag)
+	if chosen != nil {
+		c.noteFileProblem(chosen) // after env and flags, which may mend it
+	}
 	if err := c.readSecretFile(opts.logger()); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// noteFileProblem keeps the first problem of fc (in Fields order) with a field no other source set.
+func (c *Connection) noteFileProblem(fc *FileConnection) {
+	for _, f := range Fields {
+		if err := fc.problems[f]; err != nil && c.Sources[f] == "" {
+			c.FileProblem = err
+			return
+		}
+	}
 }
 
 // Load is Resolve followed by Validate.
@@ -324,6 +342,9 @@ func warnLoosePermissions(log *slog.Logger, path string, holdsSecret bool) {
 func (c *Connection) Validate(log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if c.FileProblem != nil {
+		return fmt.Errorf("config file %s: %w", c.ConfigPath, c.FileProblem)
 	}
 	if c.Host == "" {
 		hint := ""

@@ -128,9 +128,28 @@ func TestDefaultPathUnderXDG(t *testing.T) {
 
 func TestExpandUnsetVariableNamesIt(t *testing.T) {
 	path := writeFile(t, t.TempDir(), "c.yaml", twoConnections, 0o600)
-	_, err := Resolve(Options{ConfigPath: path, LookupEnv: envMap(t, "SB_SECRET", "x")})
+	_, err := Load(Options{ConfigPath: path, LookupEnv: envMap(t, "SB_SECRET", "x")})
 	if err == nil || !strings.Contains(err.Error(), "PROD_SECRET") || !strings.Contains(err.Error(), "connections.prod.client_secret") {
 		t.Fatalf("err = %v, want it to name PROD_SECRET and the field", err)
+	}
+	// Resolve still gives the settings, so that `config show` can show them with the problem.
+	c, err := Resolve(Options{ConfigPath: path, LookupEnv: envMap(t, "SB_SECRET", "x")})
+	if err != nil || c.Host != "prod.coupahost.com" || c.FileProblem == nil {
+		t.Fatalf("Resolve: %+v %v", c, err)
+	}
+}
+
+// An unset ${VAR} of one connection does not break another; a variable mended by the environment
+// (the field set by COUPA_CLIENT_SECRET) is no problem either.
+func TestUnsetVariableOfAnotherConnection(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "c.yaml", twoConnections, 0o600)
+	c, err := Load(Options{ConfigPath: path, Connection: "sandbox", LookupEnv: envMap(t, "SB_SECRET", "x")})
+	if err != nil || c.Host != "sandbox.coupacloud.com" || c.ClientSecret != "x" {
+		t.Fatalf("sandbox with prod's variable unset: %+v %v", c, err)
+	}
+	c, err = Load(Options{ConfigPath: path, LookupEnv: envMap(t, "COUPA_CLIENT_SECRET", "from-env")})
+	if err != nil || c.ClientSecret != "from-env" {
+		t.Fatalf("prod with its secret from the environment: %+v %v", c, err)
 	}
 }
 

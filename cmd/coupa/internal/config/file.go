@@ -45,6 +45,11 @@ type FileConnection struct {
 	Rate             float64   `yaml:"rate"`
 	Burst            int       `yaml:"burst"`
 	MaxInFlight      int       `yaml:"max_in_flight"`
+
+	// problems are the fields whose ${VAR} could not be expanded, by field key. They matter only if this
+	// connection is the one chosen and nothing else sets the field: another connection's unset
+	// variable must not break this one.
+	problems map[string]error
 }
 
 // scopeList accepts a YAML list or one space- or comma-separated string.
@@ -71,6 +76,15 @@ func (fc *FileConnection) settings() Settings {
 		Scopes: fc.Scopes, APIKey: fc.APIKey, CAFile: fc.CAFile, Proxy: fc.Proxy, Rate: fc.Rate, Burst: fc.Burst,
 		MaxInFlight: fc.MaxInFlight},
 		ClientSecretFile: fc.ClientSecretFile}
+}
+
+func (fc *FileConnection) problem(field string, err error) {
+	if fc.problems == nil {
+		fc.problems = map[string]error{}
+	}
+	if fc.problems[field] == nil {
+		fc.problems[field] = err
+	}
 }
 
 // Names lists the connections in sorted order.
@@ -166,14 +180,14 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (*File, error) {
 			{FieldProxy, &fc.Proxy}} {
 			v, err := Expand(*field.v, lookupEnv)
 			if err != nil {
-				return nil, fmt.Errorf("connections.%s.%s: %w", name, field.key, err)
+				fc.problem(field.key, fmt.Errorf("connections.%s.%s: %w", name, field.key, err))
 			}
 			*field.v = strings.TrimSpace(v)
 		}
 		for i, s := range fc.Scopes {
 			v, err := Expand(s, lookupEnv)
 			if err != nil {
-				return nil, fmt.Errorf("connections.%s.scopes: %w", name, err)
+				fc.problem(FieldScopes, fmt.Errorf("connections.%s.scopes: %w", name, err))
 			}
 			fc.Scopes[i] = v
 		}
