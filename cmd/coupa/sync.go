@@ -64,7 +64,7 @@ func (f *syncFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.prefix, "prefix", "", "prefix for every warehouse table name")
 	fl.Var(&f.pgSchema, "pg-schema", pgSchemaHelp)
 	fl.BoolVar(&f.reconcile, "reconcile-deletes", false, "list every id and mark rows Coupa no longer has as deleted (_deleted_at)")
-	fl.IntVar(&f.concurrency, "concurrency", extract.DefaultConcurrency, "id ranges of one table fetched at once (all share the rate limit)")
+	fl.IntVar(&f.concurrency, "concurrency", extract.DefaultConcurrency, "the most id ranges one split of a large table makes (the scheduler, not this, sets the requests in flight)")
 	fl.StringVarP(&f.output, "output", "o", "table", "summary format: table or json")
 }
 
