@@ -89,45 +89,7 @@ var probeBound = int64(1) << 50
 // last partition takes whatever lies above it, so precision only balances the partitions. known is an id
 // that exists. seen, when set, is told each round's estimate, so that paging can use it at once.
 func estimateMaxID(ctx context.Context, c Lister, resource string, known int64, seen func(int64)) (int64, error) {
-	next := func(after int64) (int64, bool, error) {
-		recs, _, err := c.ListPage(ctx, resource, probeOptions(after))
-		if err != nil || len(recs) == 0 {
-			return 0, false, err
-		}
-		id, ok := recs[0].ID()
-		if !ok || id <= after {
-			return 0, false, errBadProbe(resource, after)
-		}
-		return id, true, nil
-	}
-	// round probes every point at once. It returns the highest id found above any point and the lowest
-	// point with nothing above it (0 when every point had something above).
-	round := func(points []int64) (found, empty int64, err error) {
-		ids := make([]int64, len(points))
-		errs := make([]error, len(points))
-		var wg sync.WaitGroup
-		for i, p := range points {
-			wg.Go(func() {
-				id, ok, err := next(p)
-				if ok {
-					ids[i] = id
-				}
-				errs[i] = err
-			})
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return 0, 0, err
-		}
-		for i, p := range points {
-			found = max(found, ids[i])
-			if ids[i] == 0 && (empty == 0 || p < empty) {
-				empty = p
-			}
-		}
-		return found, empty, nil
-	}
-
+	round := func(points []int64) (found, empty int64, err error) { return probeRound(ctx, c, resource, points) }
 	// Invariant: lo is an existing id; no id is above hi.
 	lo, hi := known, int64(0)
 	var points []int64
@@ -171,6 +133,41 @@ func estimateMaxID(ctx context.Context, c Lister, resource string, known int64, 
 		tell()
 	}
 	return lo, nil
+}
+
+// probeRound probes every point at once. It returns the highest id found above any point and the lowest
+// point with nothing above it (0 when every point had something above).
+func probeRound(ctx context.Context, c Lister, resource string, points []int64) (found, empty int64, err error) {
+	ids := make([]int64, len(points))
+	errs := make([]error, len(points))
+	var wg sync.WaitGroup
+	for i, p := range points {
+		wg.Go(func() { ids[i], errs[i] = probeNext(ctx, c, resource, p) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, err
+	}
+	for i, p := range points {
+		found = max(found, ids[i])
+		if ids[i] == 0 && (empty == 0 || p < empty) {
+			empty = p
+		}
+	}
+	return found, empty, nil
+}
+
+// probeNext is the first id above after, 0 when there is none.
+func probeNext(ctx context.Context, c Lister, resource string, after int64) (int64, error) {
+	recs, _, err := c.ListPage(ctx, resource, probeOptions(after))
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	id, ok := recs[0].ID()
+	if !ok || id <= after {
+		return 0, errBadProbe(resource, after)
+	}
+	return id, nil
 }
 
 type probeError struct {
