@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,24 +101,15 @@ func filterValue(o *coupa.ListOptions, field string, op coupa.Op) string {
 func TestFailedPartitionKeepsCursorAndResumeFetchesRemainder(t *testing.T) {
 	f := newFake(serverDate, seq(1, 1000), serverDate.Add(-time.Hour))
 	d := newFakeDest()
-	// The bounded partition that holds id 700 breaks after two pages. A partition's first request starts
-	// at its lower bound, so the first AfterID seen for each upper bound is that bound.
+	// Every page after id 600 (and up to 700) fails, in whichever partition the window's splits put it.
 	var failing atomic.Bool
 	failing.Store(true)
-	var mu sync.Mutex
-	lows := map[string]int64{}
 	f.fail = func(o *coupa.ListOptions) error {
-		hi := filterValue(o, "id", coupa.OpLtOrEq)
-		if !failing.Load() || len(o.Fields) == 1 || hi == "" {
-			return nil
+		if len(o.Fields) != 1 && failing.Load() {
+			// Pages take a moment, probes none: the window is split before its first partition ends.
+			time.Sleep(2 * time.Millisecond)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		lo, seen := lows[hi]
-		if !seen {
-			lows[hi], lo = o.AfterID, o.AfterID
-		}
-		if h, _ := strconv.ParseInt(hi, 10, 64); lo < 700 && 700 <= h && o.AfterID >= lo+2*coupa.MaxPageSize {
+		if failing.Load() && len(o.Fields) != 1 && o.AfterID >= 600 && o.AfterID < 700 {
 			return &coupa.APIError{StatusCode: 500, Method: "GET", Path: "/api/widgets", Message: "boom"}
 		}
 		return nil
@@ -138,15 +128,15 @@ func TestFailedPartitionKeepsCursorAndResumeFetchesRemainder(t *testing.T) {
 	if !st.Window.To.Equal(serverDate) || len(st.Window.Partitions) < 2 {
 		t.Fatalf("window %+v", st.Window)
 	}
-	i := slices.IndexFunc(st.Window.Partitions, func(p dest.Partition) bool { return p.Lo < 700 && 700 <= p.Hi })
+	i := slices.IndexFunc(st.Window.Partitions, func(p dest.Partition) bool { return p.Lo <= 600 && (p.Hi == 0 || 600 < p.Hi) })
 	if i < 0 {
-		t.Fatalf("no bounded partition holds id 700: %+v", st.Window.Partitions)
+		t.Fatalf("no partition holds id 601: %+v", st.Window.Partitions)
 	}
 	p := st.Window.Partitions[i]
-	if p.Done || p.LastID != p.Lo+2*coupa.MaxPageSize {
-		t.Fatalf("failed partition checkpoint = %+v, want LastID %d not done", p, p.Lo+2*coupa.MaxPageSize)
+	if p.Done || p.LastID > 600 {
+		t.Fatalf("failed partition checkpoint = %+v, want it not done, at 600 or below", p)
 	}
-	for id := p.LastID + 1; id <= p.Hi; id++ {
+	for id := max(p.LastID, p.Lo) + 1; id <= 650; id++ {
 		if _, ok := d.rows[id]; ok {
 			t.Fatalf("row %d written although its page failed", id)
 		}
@@ -297,8 +287,9 @@ func TestEstimateMaxIDIsCloseAndTakesFewRounds(t *testing.T) {
 	}
 }
 
-// A table whose ids fit in one partition costs one size probe (besides the window probe that reads Coupa's
-// clock and the first id), not the rounds a large table needs.
+// A table whose ids fit in one partition costs at most one size probe (besides the window probe that reads
+// Coupa's clock and the first id; the size probe goes beside the paging and is dropped if the paging ends
+// first), not the rounds a large table needs.
 func TestSmallTableCostsOneProbe(t *testing.T) {
 	f := newFake(serverDate, seq(1, 120), serverDate.Add(-time.Hour))
 	d := newFakeDest()
@@ -311,8 +302,8 @@ func TestSmallTableCostsOneProbe(t *testing.T) {
 			probes++
 		}
 	}
-	if probes != 2 || len(d.rows) != 120 {
-		t.Errorf("%d probes and %d rows; want 2 probes (window and size) and 120 rows", probes, len(d.rows))
+	if probes < 1 || probes > 2 || len(d.rows) != 120 {
+		t.Errorf("%d probes and %d rows; want at most 2 probes (window and size) and 120 rows", probes, len(d.rows))
 	}
 }
 
