@@ -226,114 +226,24 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 		return st, d.broken
 	}
 	plan := d.plan(p.Table)
-	if prepared := d.plans[p.Table.Name]; prepared != nil && prepared != plan {
-		// A page of another version of the table: files take any schema, but what the page carries must
-		// have been prepared, as every backend requires.
-		if _, err := dest.Positions(plan.name, p.Table.Layout(), prepared.names()); err != nil {
-			return st, fmt.Errorf("parquet: %v", err)
-		}
-		for i := range p.Table.Children {
-			ch := &p.Table.Children[i]
-			pc := prepared.child(ch.Name)
-			if pc == nil {
-				return st, fmt.Errorf("parquet: child table %s of %s was not prepared", ch.Name, plan.name)
-			}
-			if _, err := dest.Positions(pc.name, ch.Layout(), pc.names()); err != nil {
-				return st, fmt.Errorf("parquet: %v", err)
-			}
-		}
+	if err := d.checkPrepared(plan, p.Table); err != nil {
+		return st, err
 	}
-	at := make(map[int64]int, len(p.Rows))
-	parents := make([]catalog.Row, 0, len(p.Rows))
-	ids := make([]int64, 0, len(p.Rows))
-	idAt := plan.layout.Index("id")
-	for n, r := range p.Rows {
-		if err := dest.CheckRow(plan.name, n, r, plan.layout); err != nil {
-			return dest.WriteStats{}, fmt.Errorf("parquet: %v", err)
-		}
-		id, ok := r[idAt].(int64)
-		if !ok {
-			return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r[idAt])
-		}
-		if i, dup := at[id]; dup {
-			parents[i] = r // the last of a repeated parent wins, in the place of the first
-			continue
-		}
-		at[id] = len(parents)
-		parents = append(parents, r)
-		ids = append(ids, id)
+	at, parents, ids, err := lastParents(plan, p.Rows)
+	if err != nil {
+		return dest.WriteStats{}, err
 	}
-	for name := range p.Children {
-		if plan.child(name) == nil {
-			return dest.WriteStats{}, fmt.Errorf("parquet: page of %s has rows for %s, which is not one of its child tables", plan.name, name)
-		}
-	}
-	for _, cp := range plan.children {
-		pk := cp.layout.Index(cp.parentKey) // once per page: the loops below run per row
-		for n, r := range p.Children[cp.source] {
-			if err := dest.CheckRow(cp.name, n, r, cp.layout); err != nil {
-				return dest.WriteStats{}, fmt.Errorf("parquet: %v", err)
-			}
-			pid, _ := r[pk].(int64)
-			if _, ok := at[pid]; !ok {
-				return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: %s %v is not a parent in this page", cp.name, n, cp.parentKey, r[pk])
-			}
-			for i, j := range cp.keyPos {
-				if j < 0 || r[j] == nil {
-					return dest.WriteStats{}, fmt.Errorf("parquet: %s row %d: key column %s is missing", cp.name, n, cp.key[i])
-				}
-			}
-		}
+	if err := checkChildren(plan, p.Children, at); err != nil {
+		return dest.WriteStats{}, err
 	}
 	known, err := d.ids(plan.name)
 	if err != nil {
 		return dest.WriteStats{}, err
 	}
-
-	// Rows are encoded straight into the tables' buffers; a value of the wrong Go type takes back what
-	// the page had added, so that a refused page leaves nothing behind.
-	version := d.nextVersion()
-	bufs := []*buffer{d.buffer(plan)}
-	for _, cp := range plan.children {
-		bufs = append(bufs, d.buffer(cp))
-	}
-	marks := make([]mark, len(bufs))
-	for i, b := range bufs {
-		marks[i] = b.mark()
-	}
-	refuse := func(err error) (dest.WriteStats, error) {
-		for i, b := range bufs {
-			b.truncate(marks[i])
-		}
+	if st.Children, err = d.bufferPage(plan, p.Children, parents, ids, synced); err != nil {
 		return dest.WriteStats{}, err
 	}
-	for n, r := range parents {
-		if err := encode(bufs[0], plan, r); err != nil {
-			return refuse(fmt.Errorf("parquet: %s id %d: %w", plan.name, ids[n], err))
-		}
-	}
-	for i, cp := range plan.children {
-		for n, r := range p.Children[cp.source] {
-			if err := encode(bufs[i+1], cp, r); err != nil {
-				return refuse(fmt.Errorf("parquet: %s row %d: %w", cp.name, n, err))
-			}
-		}
-		st.Children += len(p.Children[cp.source])
-	}
-	for i, b := range bufs {
-		b.addRun(marks[i].n, upsertOp, version, synced, time.Time{})
-		d.pendRows += b.n - marks[i].n
-	}
-
-	for _, id := range ids {
-		if _, seen := known[id]; seen {
-			st.Updated++
-		} else {
-			st.Inserted++
-		}
-		known[id] = false
-		d.idxPend[plan.name] = append(d.idxPend[plan.name], idxRec{1, id})
-	}
+	st.Inserted, st.Updated = d.recordUpserts(plan.name, ids, known)
 	if p.State != nil {
 		d.states[p.State.Table] = p.State
 	}
@@ -343,6 +253,139 @@ func (d *Dir) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, err
 		}
 	}
 	return st, nil
+}
+
+// checkPrepared refuses a page of another version of the table than the prepared one when it carries
+// columns or child tables that were not prepared: files take any schema, but what the page carries must
+// have been prepared, as every backend requires.
+func (d *Dir) checkPrepared(plan *tablePlan, t *catalog.Table) error {
+	prepared := d.plans[t.Name]
+	if prepared == nil || prepared == plan {
+		return nil
+	}
+	if _, err := dest.Positions(plan.name, t.Layout(), prepared.names()); err != nil {
+		return fmt.Errorf("parquet: %v", err)
+	}
+	for i := range t.Children {
+		ch := &t.Children[i]
+		pc := prepared.child(ch.Name)
+		if pc == nil {
+			return fmt.Errorf("parquet: child table %s of %s was not prepared", ch.Name, plan.name)
+		}
+		if _, err := dest.Positions(pc.name, ch.Layout(), pc.names()); err != nil {
+			return fmt.Errorf("parquet: %v", err)
+		}
+	}
+	return nil
+}
+
+// lastParents checks the page's parent rows and keeps one row per id: the last of a repeated parent
+// wins, in the place of the first. at maps each id to its place in parents, and ids[i] is parents[i]'s id.
+func lastParents(plan *tablePlan, rows []catalog.Row) (at map[int64]int, parents []catalog.Row, ids []int64, err error) {
+	at = make(map[int64]int, len(rows))
+	parents = make([]catalog.Row, 0, len(rows))
+	ids = make([]int64, 0, len(rows))
+	idAt := plan.layout.Index("id")
+	for n, r := range rows {
+		if err := dest.CheckRow(plan.name, n, r, plan.layout); err != nil {
+			return nil, nil, nil, fmt.Errorf("parquet: %v", err)
+		}
+		id, ok := r[idAt].(int64)
+		if !ok {
+			return nil, nil, nil, fmt.Errorf("parquet: %s row %d has no int64 id (got %T): the page is malformed", plan.name, n, r[idAt])
+		}
+		if i, dup := at[id]; dup {
+			parents[i] = r
+			continue
+		}
+		at[id] = len(parents)
+		parents = append(parents, r)
+		ids = append(ids, id)
+	}
+	return at, parents, ids, nil
+}
+
+// checkChildren refuses child rows of a table the plan lacks, of a parent not in the page (at), or
+// without their key, before anything is buffered.
+func checkChildren(plan *tablePlan, children map[string][]catalog.Row, at map[int64]int) error {
+	for name := range children {
+		if plan.child(name) == nil {
+			return fmt.Errorf("parquet: page of %s has rows for %s, which is not one of its child tables", plan.name, name)
+		}
+	}
+	for _, cp := range plan.children {
+		pk := cp.layout.Index(cp.parentKey) // once per page: the loops below run per row
+		for n, r := range children[cp.source] {
+			if err := dest.CheckRow(cp.name, n, r, cp.layout); err != nil {
+				return fmt.Errorf("parquet: %v", err)
+			}
+			pid, _ := r[pk].(int64)
+			if _, ok := at[pid]; !ok {
+				return fmt.Errorf("parquet: %s row %d: %s %v is not a parent in this page", cp.name, n, cp.parentKey, r[pk])
+			}
+			for i, j := range cp.keyPos {
+				if j < 0 || r[j] == nil {
+					return fmt.Errorf("parquet: %s row %d: key column %s is missing", cp.name, n, cp.key[i])
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// bufferPage encodes the page's rows straight into the tables' buffers under one new version, and
+// returns how many child rows it added. A value of the wrong Go type takes back what the page had
+// added, so that a refused page leaves nothing behind.
+func (d *Dir) bufferPage(plan *tablePlan, children map[string][]catalog.Row, parents []catalog.Row, ids []int64, synced time.Time) (int, error) {
+	version := d.nextVersion()
+	bufs := []*buffer{d.buffer(plan)}
+	for _, cp := range plan.children {
+		bufs = append(bufs, d.buffer(cp))
+	}
+	marks := make([]mark, len(bufs))
+	for i, b := range bufs {
+		marks[i] = b.mark()
+	}
+	refuse := func(err error) (int, error) {
+		for i, b := range bufs {
+			b.truncate(marks[i])
+		}
+		return 0, err
+	}
+	for n, r := range parents {
+		if err := encode(bufs[0], plan, r); err != nil {
+			return refuse(fmt.Errorf("parquet: %s id %d: %w", plan.name, ids[n], err))
+		}
+	}
+	added := 0
+	for i, cp := range plan.children {
+		for n, r := range children[cp.source] {
+			if err := encode(bufs[i+1], cp, r); err != nil {
+				return refuse(fmt.Errorf("parquet: %s row %d: %w", cp.name, n, err))
+			}
+		}
+		added += len(children[cp.source])
+	}
+	for i, b := range bufs {
+		b.addRun(marks[i].n, upsertOp, version, synced, time.Time{})
+		d.pendRows += b.n - marks[i].n
+	}
+	return added, nil
+}
+
+// recordUpserts counts the page's parents as inserted or updated against the id index (known), marks
+// them live there, and queues their upsert records for the index log of the next roll.
+func (d *Dir) recordUpserts(table string, ids []int64, known map[int64]bool) (inserted, updated int) {
+	for _, id := range ids {
+		if _, seen := known[id]; seen {
+			updated++
+		} else {
+			inserted++
+		}
+		known[id] = false
+		d.idxPend[table] = append(d.idxPend[table], idxRec{1, id})
+	}
+	return inserted, updated
 }
 
 // nextVersion orders pages across processes: a resumed run must write versions above those of a crashed
@@ -478,6 +521,8 @@ func (d *Dir) flushLocked() error {
 
 type written struct{ tmp, final, rel string }
 
+// roll carries out flushLocked's steps; any error leaves the temp files removed and the saved state as
+// it was.
 func (d *Dir) roll() error {
 	var files []written
 	defer func() {
@@ -485,6 +530,27 @@ func (d *Dir) roll() error {
 			os.Remove(f.tmp) // no-op once renamed
 		}
 	}()
+	var err error
+	files, err = d.writeParts()
+	if err != nil {
+		return err
+	}
+	if err := d.appendIndex(); err != nil {
+		return err
+	}
+	if err := d.publishParts(files); err != nil {
+		return err
+	}
+	if err := d.saveStates(); err != nil {
+		return err
+	}
+	d.recycleBuffers()
+	return nil
+}
+
+// writeParts writes every non-empty buffer to a part under a temp name, and returns the parts it
+// created, also when it fails, so that the caller removes them.
+func (d *Dir) writeParts() ([]written, error) {
 	// Each table's part is encoded, compressed and fsynced on its own goroutine: a roll holds up every
 	// page behind it, and parents, lines and charges then take the time of the largest, not the sum.
 	// Part numbers are chosen first, one goroutine at a time. A page adds its children before its
@@ -508,6 +574,7 @@ func (d *Dir) roll() error {
 		wg.Go(func() { errs[i] = writePart(parts[i], b) })
 	}
 	wg.Wait()
+	var files []written
 	for i := range todo {
 		if parts[i].tmp != "" {
 			files = append(files, parts[i])
@@ -515,12 +582,15 @@ func (d *Dir) roll() error {
 	}
 	for _, err := range errs {
 		if err != nil {
-			return err // the first: errors are one line, and a full disk fails every part alike
+			return files, err // the first: errors are one line, and a full disk fails every part alike
 		}
 	}
-	if err := d.appendIndex(); err != nil {
-		return err
-	}
+	return files, nil
+}
+
+// publishParts renames the written parts to their final names, in order (children before parents),
+// records them as the run's files and fsyncs their directories.
+func (d *Dir) publishParts(files []written) error {
 	dirs := map[string]bool{}
 	for _, f := range files {
 		if testHookBeforeRename != nil {
@@ -543,6 +613,11 @@ func (d *Dir) roll() error {
 			return fmt.Errorf("parquet: fsync %s: %v", filepath.Dir(dir), err)
 		}
 	}
+	return nil
+}
+
+// saveStates replaces the state file with the pending states added, and keeps what it wrote as d.sec.
+func (d *Dir) saveStates() error {
 	sec := d.copySection()
 	for table, s := range d.states {
 		ss, err := storeState(s)
@@ -555,6 +630,11 @@ func (d *Dir) roll() error {
 		return err
 	}
 	d.sec = sec
+	return nil
+}
+
+// recycleBuffers empties the rolled buffers and forgets the saved states.
+func (d *Dir) recycleBuffers() {
 	// The buffers are kept for the next parts of their tables: refilling memory of the right size is
 	// cheaper than growing new slices (and faulting their pages in) every part. Those of tables not
 	// written since the last roll are let go.
@@ -566,7 +646,6 @@ func (d *Dir) roll() error {
 	d.bufs = nil
 	d.states = map[string]*dest.State{}
 	d.pendRows = 0
-	return nil
 }
 
 // partName creates b's run directory and names its next part.

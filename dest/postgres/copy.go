@@ -273,6 +273,12 @@ func appendNumeric(b []byte, s string) ([]byte, bool) {
 	if len(whole) <= 8 && len(frac) <= 8 {
 		return appendShortNumeric(b, neg, uint32(w), uint32(f)*pow10x8[len(frac)], len(frac)), true
 	}
+	return appendLongNumeric(b, neg, whole, frac), true
+}
+
+// appendLongNumeric appends the numeric field of a decimal with more than eight digits on a side of its
+// point, given as its digits: whole before the point and frac after, both checked by appendNumeric.
+func appendLongNumeric(b []byte, neg bool, whole, frac string) []byte {
 	for len(whole) > 0 && whole[0] == '0' {
 		whole = whole[1:]
 	}
@@ -327,7 +333,7 @@ func appendNumeric(b []byte, s string) ([]byte, bool) {
 	h := b[start : start+12]
 	binary.BigEndian.PutUint32(h, uint32(8+2*ndigits))
 	binary.BigEndian.PutUint64(h[4:], uint64(ndigits)<<48|uint64(uint16(int16(weight)))<<32|uint64(sign)<<16|uint64(dscale))
-	return b, true
+	return b
 }
 
 // pow10x8[n] scales a fraction of n digits to eight.

@@ -148,6 +148,17 @@ func addCols(dst []colDef, cols ...catalog.Column) []colDef {
 // only so that a line that moved from a parent outside the page does not fail the page.
 func (d *DB) finish(p *tablePlan, parent bool) {
 	p.ident = d.ident(p.name)
+	insert, list := p.unnestInsert()
+	p.upsert = p.upsertSQL(insert, parent)
+	if !parent {
+		p.delete = fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", p.ident, quote(p.parentKey))
+	}
+	p.copy = fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", p.ident, list)
+	p.locateKey()
+}
+
+// unnestInsert returns the INSERT of a page's rows, and the quoted list of p's columns.
+func (p *tablePlan) unnestInsert() (insert, list string) {
 	var names, arrays, exprs []string
 	for i, c := range p.cols {
 		sql, _ := sqlType(c.typ)
@@ -169,13 +180,18 @@ func (d *DB) finish(p *tablePlan, parent bool) {
 	// statement per table, all in one pipelined round trip. This replaced COPY into a temp table, measured
 	// slower here for 50-row pages: an ON COMMIT DELETE ROWS temp table is truncated at every commit
 	// (~1 ms per temp table), and COPY costs round trips of its own.
-	list := strings.Join(names, ", ")
+	list = strings.Join(names, ", ")
 	var alias []string
 	for i := range p.cols {
 		alias = append(alias, fmt.Sprintf("u%d", i+1))
 	}
-	insert := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)", p.ident, list,
+	insert = fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)", p.ident, list,
 		strings.Join(exprs, ", "), strings.Join(arrays, ", "), strings.Join(alias, ", "))
+	return insert, list
+}
+
+// upsertSQL adds to insert what a row already there gets: see finish.
+func (p *tablePlan) upsertSQL(insert string, parent bool) string {
 	isKey := map[string]bool{}
 	var conflict []string
 	for _, k := range p.key {
@@ -204,19 +220,19 @@ func (d *DB) finish(p *tablePlan, parent bool) {
 		set = append(set, quote(catalog.ColDeletedAt)+" = NULL")
 		old = append(old, "t."+quote(catalog.ColDeletedAt))
 		nu = append(nu, "NULL::timestamptz")
-		p.upsert = fmt.Sprintf("%s ON CONFLICT (%s) DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s) RETURNING (t.xmax = 0)",
+		return fmt.Sprintf("%s ON CONFLICT (%s) DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s) RETURNING (t.xmax = 0)",
 			insert, strings.Join(conflict, ", "), strings.Join(set, ", "), strings.Join(old, ", "), strings.Join(nu, ", "))
 	case len(p.key) == 0:
-		p.upsert = insert
+		return insert
 	case len(set) == 0:
-		p.upsert = fmt.Sprintf("%s ON CONFLICT (%s) DO NOTHING", insert, strings.Join(conflict, ", "))
+		return fmt.Sprintf("%s ON CONFLICT (%s) DO NOTHING", insert, strings.Join(conflict, ", "))
 	default:
-		p.upsert = fmt.Sprintf("%s ON CONFLICT (%s) DO UPDATE SET %s", insert, strings.Join(conflict, ", "), strings.Join(set, ", "))
+		return fmt.Sprintf("%s ON CONFLICT (%s) DO UPDATE SET %s", insert, strings.Join(conflict, ", "), strings.Join(set, ", "))
 	}
-	if !parent {
-		p.delete = fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", p.ident, quote(p.parentKey))
-	}
-	p.copy = fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", p.ident, list)
+}
+
+// locateKey records where the key's columns and _synced_at sit among p's columns.
+func (p *tablePlan) locateKey() {
 	p.keyAt, p.intKey, p.syncedAt = nil, len(p.key) <= 2, -1
 	for _, k := range p.key {
 		for i, c := range p.cols {
@@ -252,29 +268,60 @@ func (d *DB) Prepare(ctx context.Context, tables []*catalog.Table) error {
 	}
 	defer tx.Rollback(context.Background())
 
+	if err := d.ensureSchema(ctx, tx); err != nil {
+		return err
+	}
+	have, err := d.readColumns(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if len(have) > 0 && have[stateTable] == nil {
+		return fmt.Errorf("postgres: schema %q holds tables but no %s: it is not a coupa warehouse; choose another schema", d.schema, stateTable)
+	}
+	if err := d.ensureBookkeeping(ctx, tx, have); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if err := d.ensureTable(ctx, tx, have, d.plan(t)); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return d.wrap("commit the schema", err)
+	}
+	return nil
+}
+
+// ensureSchema creates d's schema unless it exists, explaining the grant a refusal calls for.
+func (d *DB) ensureSchema(ctx context.Context, tx pgx.Tx) error {
 	var exists bool
 	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", d.schema).Scan(&exists); err != nil {
 		return d.wrap("look up the schema", err)
 	}
-	if !exists {
-		if _, err := tx.Exec(ctx, "CREATE SCHEMA "+quote(d.schema)); err != nil {
-			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == "42501" {
-				return fmt.Errorf("postgres: no permission to create schema %q: grant CREATE on the database to this role, or create the schema and grant it", d.schema)
-			}
-			return d.wrap("create schema "+d.schema, err)
-		}
+	if exists {
+		return nil
 	}
+	if _, err := tx.Exec(ctx, "CREATE SCHEMA "+quote(d.schema)); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42501" {
+			return fmt.Errorf("postgres: no permission to create schema %q: grant CREATE on the database to this role, or create the schema and grant it", d.schema)
+		}
+		return d.wrap("create schema "+d.schema, err)
+	}
+	return nil
+}
 
-	have := map[string]map[string]string{} // table -> column -> information_schema data_type
+// readColumns returns the schema's tables: table -> column -> information_schema data_type.
+func (d *DB) readColumns(ctx context.Context, tx pgx.Tx) (map[string]map[string]string, error) {
+	have := map[string]map[string]string{}
 	rows, err := tx.Query(ctx, `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = $1`, d.schema)
 	if err != nil {
-		return d.wrap("read the schema", err)
+		return nil, d.wrap("read the schema", err)
 	}
 	for rows.Next() {
 		var t, c, typ string
 		if err := rows.Scan(&t, &c, &typ); err != nil {
-			return d.wrap("read the schema", err)
+			return nil, d.wrap("read the schema", err)
 		}
 		if have[t] == nil {
 			have[t] = map[string]string{}
@@ -282,12 +329,13 @@ func (d *DB) Prepare(ctx context.Context, tables []*catalog.Table) error {
 		have[t][c] = typ
 	}
 	if err := rows.Err(); err != nil {
-		return d.wrap("read the schema", err)
+		return nil, d.wrap("read the schema", err)
 	}
-	if len(have) > 0 && have[stateTable] == nil {
-		return fmt.Errorf("postgres: schema %q holds tables but no %s: it is not a coupa warehouse; choose another schema", d.schema, stateTable)
-	}
+	return have, nil
+}
 
+// ensureBookkeeping creates or evolves the state and runs tables; a new runs table numbers its runs itself.
+func (d *DB) ensureBookkeeping(ctx context.Context, tx pgx.Tx, have map[string]map[string]string) error {
 	stateDefs := []colDef{{"prefix", catalog.String}, {"table_name", catalog.String}, {"version", catalog.Int},
 		{"cursor", catalog.String}, {"window", catalog.JSON}, {"updated_at", catalog.String}}
 	if err := d.ensure(ctx, tx, have, stateTable, stateDefs, nil, "PRIMARY KEY (\"prefix\", \"table_name\")", ""); err != nil {
@@ -305,23 +353,23 @@ func (d *DB) Prepare(ctx context.Context, tables []*catalog.Table) error {
 			return d.wrap("create "+runsTable, err)
 		}
 	}
-	for _, t := range tables {
-		p := d.plan(t)
-		if err := d.ensure(ctx, tx, have, p.name, p.cols, p.extra, pkClause(p.key), ""); err != nil {
+	return nil
+}
+
+// ensureTable creates or evolves a catalog table's warehouse table and its children's; a child whose key
+// does not start with its parent key gets an index on it, for the delete by parent.
+func (d *DB) ensureTable(ctx context.Context, tx pgx.Tx, have map[string]map[string]string, p *tablePlan) error {
+	if err := d.ensure(ctx, tx, have, p.name, p.cols, p.extra, pkClause(p.key), ""); err != nil {
+		return err
+	}
+	for _, c := range p.children {
+		idx := ""
+		if len(c.key) == 0 || c.key[0] != c.parentKey {
+			idx = c.parentKey
+		}
+		if err := d.ensure(ctx, tx, have, c.name, c.cols, nil, pkClause(c.key), idx); err != nil {
 			return err
 		}
-		for _, c := range p.children {
-			idx := ""
-			if len(c.key) == 0 || c.key[0] != c.parentKey {
-				idx = c.parentKey
-			}
-			if err := d.ensure(ctx, tx, have, c.name, c.cols, nil, pkClause(c.key), idx); err != nil {
-				return err
-			}
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return d.wrap("commit the schema", err)
 	}
 	return nil
 }

@@ -101,23 +101,66 @@ func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, erro
 	if !t.parent {
 		return st, fmt.Errorf("sqlite: %s is a child table; write pages of its parent", t.name)
 	}
-	parentArgs, err := bindRows(t, p.Table.Layout(), p.Rows, syncedAt)
+	b, err := d.bindPage(t, p, syncedAt)
 	if err != nil {
 		return st, err
 	}
-	ids := make([]int64, 0, len(p.Rows))
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.tables[t.name] != t {
+		return st, fmt.Errorf("sqlite: %s was prepared again while a page was being written; write the page again", t.name)
+	}
+	if err := d.prepareBatches(ctx, t, &b); err != nil {
+		return st, err
+	}
+	return d.commitPage(ctx, t, &b)
+}
+
+// boundPage is a page checked and converted into its statements' arguments, ready for the transaction.
+type boundPage struct {
+	parentArgs []any   // the parent rows, flat as bindRows makes them
+	parentRows int     // rows in parentArgs, repeated ids included
+	ids        []int64 // the parents' distinct ids, in page order
+	kidArgs    [][]any // the rows of each of the table's children, flat
+	kidRows    []int   // rows in each of kidArgs
+	stateArgs  []any   // upsertStateSQL's arguments; nil for a page without a state
+}
+
+// bindPage checks and converts everything the page writes; it needs no lock, t being a prepared table.
+func (d *DB) bindPage(t *table, p *dest.Page, syncedAt string) (boundPage, error) {
+	b := boundPage{parentRows: len(p.Rows)}
+	var err error
+	if b.parentArgs, err = bindRows(t, p.Table.Layout(), p.Rows, syncedAt); err != nil {
+		return b, err
+	}
 	isParent := make(map[int64]bool, len(p.Rows))
+	b.ids = make([]int64, 0, len(p.Rows))
 	per := len(t.cols) + 1
 	idAt := indexOf(t.cols, "id")
 	for i := range p.Rows {
-		id := parentArgs[i*per+idAt] // bound, so an int64
+		id := b.parentArgs[i*per+idAt] // bound, so an int64
 		if !isParent[id.(int64)] {
 			isParent[id.(int64)] = true
-			ids = append(ids, id.(int64))
+			b.ids = append(b.ids, id.(int64))
 		}
 	}
-	kidArgs := make([][]any, len(t.children))
-	kidRows := make([]int, len(t.children))
+	if b.kidArgs, b.kidRows, err = bindChildren(t, p, isParent, syncedAt); err != nil {
+		return b, err
+	}
+	if p.State != nil {
+		if b.stateArgs, err = d.stateArgs(p.State); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// bindChildren binds the page's child rows by t's child tables, refusing rows of a table t lacks and
+// rows whose parent is not in the page.
+func bindChildren(t *table, p *dest.Page, isParent map[int64]bool, syncedAt string) (kidArgs [][]any, kidRows []int, err error) {
+	kidArgs = make([][]any, len(t.children))
+	kidRows = make([]int, len(t.children))
 	for name, rows := range p.Children {
 		ci := -1
 		for i, c := range t.children {
@@ -126,72 +169,71 @@ func (d *DB) WritePage(ctx context.Context, p *dest.Page) (dest.WriteStats, erro
 			}
 		}
 		if ci < 0 {
-			return st, fmt.Errorf("sqlite: page of %s has rows for %s, which is not one of its child tables", t.name, name)
+			return nil, nil, fmt.Errorf("sqlite: page of %s has rows for %s, which is not one of its child tables", t.name, name)
 		}
 		c := t.children[ci]
 		layout, _ := p.ChildLayout(name)
 		if kidArgs[ci], err = bindRows(c, layout, rows, syncedAt); err != nil {
-			return st, err
+			return nil, nil, err
 		}
 		per, pk := len(c.cols)+1, indexOf(c.cols, c.parentKey)
 		for i := range rows {
 			if pid := kidArgs[ci][i*per+pk]; pid == nil || !isParent[pid.(int64)] {
-				return st, fmt.Errorf("sqlite: %s row %d has %s %v, which is not a parent in this page", name, i, c.parentKey, pid)
+				return nil, nil, fmt.Errorf("sqlite: %s row %d has %s %v, which is not a parent in this page", name, i, c.parentKey, pid)
 			}
 		}
 		kidRows[ci] = len(rows)
 	}
-	var stateArgs []any
-	if p.State != nil {
-		if stateArgs, err = d.stateArgs(p.State); err != nil {
-			return st, err
-		}
-	}
+	return kidArgs, kidRows, nil
+}
 
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.tables[t.name] != t {
-		return st, fmt.Errorf("sqlite: %s was prepared again while a page was being written; write the page again", t.name)
-	}
-	if err := d.stmts(ctx, t, t.batches(len(p.Rows))); err != nil {
-		return st, fmt.Errorf("sqlite: cannot prepare statements for %s: %v", t.name, err)
+// prepareBatches makes sure the insert statements of the page's batch sizes exist. Call with d.mu held.
+func (d *DB) prepareBatches(ctx context.Context, t *table, b *boundPage) error {
+	if err := d.stmts(ctx, t, t.batches(b.parentRows)); err != nil {
+		return fmt.Errorf("sqlite: cannot prepare statements for %s: %v", t.name, err)
 	}
 	for i, c := range t.children {
-		if err := d.stmts(ctx, c, c.batches(kidRows[i])); err != nil {
-			return st, fmt.Errorf("sqlite: cannot prepare statements for %s: %v", c.name, err)
+		if err := d.stmts(ctx, c, c.batches(b.kidRows[i])); err != nil {
+			return fmt.Errorf("sqlite: cannot prepare statements for %s: %v", c.name, err)
 		}
 	}
+	return nil
+}
 
+// commitPage writes a bound page in one transaction: parents, their children replaced, the state.
+// Call with d.mu held.
+func (d *DB) commitPage(ctx context.Context, t *table, b *boundPage) (dest.WriteStats, error) {
+	var st dest.WriteStats
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return st, fmt.Errorf("sqlite: cannot begin a transaction on %s: %v", d.path, err)
 	}
 	defer tx.Rollback()
-	if len(ids) > 0 {
-		existing, err := existingIDs(ctx, tx.StmtContext(ctx, t.existing), ids)
+	if len(b.ids) > 0 {
+		existing, err := existingIDs(ctx, tx.StmtContext(ctx, t.existing), b.ids)
 		if err != nil {
 			return st, fmt.Errorf("sqlite: cannot read existing ids of %s: %v", t.name, err)
 		}
-		st.Inserted = len(ids) - existing
+		st.Inserted = len(b.ids) - existing
 		st.Updated = existing
 	}
-	if err := execBatches(ctx, tx, t, parentArgs, len(p.Rows)); err != nil {
+	if err := execBatches(ctx, tx, t, b.parentArgs, b.parentRows); err != nil {
 		return st, fmt.Errorf("sqlite: cannot write %s: %v", t.name, err)
 	}
-	if len(ids) > 0 {
-		idList := idsJSON(ids)
+	if len(b.ids) > 0 {
+		idList := idsJSON(b.ids)
 		for i, c := range t.children {
 			if _, err := tx.StmtContext(ctx, c.delKids).ExecContext(ctx, idList); err != nil {
 				return st, fmt.Errorf("sqlite: cannot replace rows of %s: %v", c.name, err)
 			}
-			if err := execBatches(ctx, tx, c, kidArgs[i], kidRows[i]); err != nil {
+			if err := execBatches(ctx, tx, c, b.kidArgs[i], b.kidRows[i]); err != nil {
 				return st, fmt.Errorf("sqlite: cannot write %s: %v", c.name, err)
 			}
-			st.Children += kidRows[i]
+			st.Children += b.kidRows[i]
 		}
 	}
-	if stateArgs != nil {
-		if _, err := tx.ExecContext(ctx, upsertStateSQL, stateArgs...); err != nil {
+	if b.stateArgs != nil {
+		if _, err := tx.ExecContext(ctx, upsertStateSQL, b.stateArgs...); err != nil {
 			return st, fmt.Errorf("sqlite: cannot save the state of %s: %v", t.name, err)
 		}
 	}
