@@ -96,7 +96,7 @@ func setupCeiling(fs *flag.FlagSet, c *common) func(context.Context) ([]*report,
 		if worst < 90 && *strategy == strategySeqOffsets {
 			r.note("Target missed (worst %s): one request in flight is bound by latency, at most 1/(latency + server time) pages/s, whatever the rate limit.", pct(worst))
 		} else if worst < 90 {
-			msg := fmt.Sprintf("Target missed (worst %s). The setup column is the main cause: the id-range probes cost 3-4 rounds × latency before the first page, a fixed cost that a larger table amortises; paging the first range while the probes run would remove the rest of it.", pct(worst))
+			msg := fmt.Sprintf("Target missed (worst %s). The setup column is the main cause: the token, the window probe and the first probe round cost a latency each before the window splits, a fixed cost that a larger table amortises; then the unbounded tail pages alone at the end.", pct(worst))
 			if maxLat := slices.Max(lats); float64(*concurrency)/maxLat.Seconds() < coupaRate*1.2 {
 				msg += fmt.Sprintf(" Second cause, in flight: with %d requests in flight and latency L the sync cannot exceed %d/(L + server time) requests/s, about Coupa's 25/s or less at %v; sizing the concurrency from the observed latency (in flight ≥ 25/s × latency with some margin, e.g. 8 at 200 ms) fixes the paging phase (-concurrency shows the effect).",
 					*concurrency, *concurrency, maxLat)
