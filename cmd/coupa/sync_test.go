@@ -103,7 +103,7 @@ func TestSyncSurvivesSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(42, 4242))
 	env := simtest.Env(s, ts)
-	args := []string{"sync", "--dest", "sqlite:w.db", "--rate", "150", "--burst", "10", "-q", "--full-refresh"}
+	args := []string{"sync", "--dest", "sqlite:w.db", "--rate", "60", "--burst", "10", "-q", "--full-refresh"}
 	midRun, openWindows := 0, 0
 	for attempt := 0; (midRun < 12 || openWindows < 6) && attempt < 40; attempt++ {
 		cmd := coupaCommand(dir, env, args...)
