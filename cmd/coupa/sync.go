@@ -14,6 +14,7 @@ import (
 
 	"github.com/coupa-connector/coupa-connector/catalog"
 	"github.com/coupa-connector/coupa-connector/cmd/coupa/internal/progress"
+	"github.com/coupa-connector/coupa-connector/coupa/pace"
 	"github.com/coupa-connector/coupa-connector/extract"
 )
 
@@ -145,7 +146,8 @@ func (a *app) syncTables(ctx context.Context, f syncFlags, tables []*catalog.Tab
 func (a *app) runEngine(ctx context.Context, cfg extract.Config, format string) error {
 	var rep *progress.Reporter
 	if !a.global.quiet {
-		rep = progress.New(a.stderr, a.logger, progress.Options{})
+		client := cfg.Client
+		rep = progress.New(a.stderr, a.logger, progress.Options{Instance: func() pace.Stats { return client.Stats().Pace }})
 		cfg.Progress = rep.Event
 	}
 	sum, err := extract.Sync(ctx, cfg)

@@ -14,6 +14,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/coupa-connector/coupa-connector/coupa/pace"
 	"github.com/coupa-connector/coupa-connector/extract"
 )
 
@@ -22,12 +23,13 @@ const barScale = 1000
 
 // Reporter receives the engine's events. It is safe for concurrent use.
 type Reporter struct {
-	mu     sync.Mutex
-	bars   *mpb.Progress // nil when not a terminal
-	log    *slog.Logger
-	every  time.Duration
-	now    func() time.Time
-	tables map[string]*tableState
+	mu       sync.Mutex
+	bars     *mpb.Progress // nil when not a terminal
+	log      *slog.Logger
+	every    time.Duration
+	now      func() time.Time
+	instance func() pace.Stats
+	tables   map[string]*tableState
 }
 
 type tableState struct {
@@ -44,6 +46,9 @@ type Options struct {
 	TTY      *bool         // force bars on or off; nil = bars when w is a terminal
 	Interval time.Duration // between log lines of one table (default 5s)
 	Now      func() time.Time
+	// Instance, when set, reads the Coupa instance's scheduler: its live rate, requests in flight and
+	// 429s go with every line, so a person sees whether Coupa or the connector is the bound.
+	Instance func() pace.Stats
 }
 
 // New returns a reporter drawing on w (bars) or logging to logger (lines).
@@ -61,7 +66,7 @@ func New(w io.Writer, logger *slog.Logger, opts Options) *Reporter {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Reporter{log: logger, every: opts.Interval, now: opts.Now, tables: map[string]*tableState{}}
+	r := &Reporter{log: logger, every: opts.Interval, now: opts.Now, instance: opts.Instance, tables: map[string]*tableState{}}
 	if tty {
 		r.bars = mpb.New(mpb.WithOutput(w), mpb.WithWidth(120), mpb.WithAutoRefresh())
 	}
@@ -116,8 +121,13 @@ func (r *Reporter) Event(ev extract.Event) {
 			bar.SetCurrent(int64(ev.Done * barScale))
 		}
 		if logNow {
-			r.log.Info("progress", "table", ev.Table, "rows", ev.Rows, "pages", ev.Pages, "requests", ev.Requests,
-				"req_per_s", fmt.Sprintf("%.1f", rate(ev.Requests, now.Sub(ts.started))), "done", percent(ev.Done))
+			args := []any{"table", ev.Table, "rows", ev.Rows, "pages", ev.Pages, "requests", ev.Requests,
+				"req_per_s", fmt.Sprintf("%.1f", rate(ev.Requests, now.Sub(ts.started))), "done", percent(ev.Done)}
+			if r.instance != nil {
+				st := r.instance()
+				args = append(args, "instance_rate", fmt.Sprintf("%.1f", st.Rate), "in_flight", st.InFlight, "throttled", st.Throttled)
+			}
+			r.log.Info("progress", args...)
 		}
 	case extract.TableFinished:
 		if bar != nil {
@@ -133,6 +143,10 @@ func (r *Reporter) line(ts *tableState) string {
 		return ""
 	}
 	s := fmt.Sprintf("%d rows  %d pages  %.1f req/s", ev.Rows, ev.Pages, rate(ev.Requests, r.now().Sub(ts.started)))
+	if r.instance != nil {
+		st := r.instance()
+		s += fmt.Sprintf("  (instance %.0f/s, %d in flight, %d×429)", st.Rate, st.InFlight, st.Throttled)
+	}
 	if ev.Kind == extract.TableFinished && ev.Summary != nil {
 		s += "  " + ev.Summary.Status
 	} else if ev.Done > 0 && ev.Done < 1 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coupa-connector/coupa-connector/coupa/pace"
 	"github.com/coupa-connector/coupa-connector/extract"
 )
 
@@ -28,7 +29,8 @@ func TestPlainLogLinesArePeriodic(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	off := false
-	r := New(&buf, logger, Options{TTY: &off, Interval: 5 * time.Second, Now: c.now})
+	instance := func() pace.Stats { return pace.Stats{Rate: 17.5, InFlight: 23, Throttled: 2} }
+	r := New(&buf, logger, Options{TTY: &off, Interval: 5 * time.Second, Now: c.now, Instance: instance})
 	r.Event(extract.Event{Kind: extract.TableStarted, Table: "invoices", Done: -1})
 	for i := 1; i <= 12; i++ {
 		c.add(time.Second)
@@ -41,6 +43,9 @@ func TestPlainLogLinesArePeriodic(t *testing.T) {
 	}
 	if !strings.Contains(out, "msg=syncing table=invoices") || !strings.Contains(out, "rows=250") || !strings.Contains(out, "req_per_s=2.0") {
 		t.Fatalf("log lines lack the table, rows or request rate:\n%s", out)
+	}
+	if !strings.Contains(out, "instance_rate=17.5 in_flight=23 throttled=2") {
+		t.Fatalf("log lines lack the instance's rate, requests in flight and 429s:\n%s", out)
 	}
 	if strings.Contains(out, "\x1b[") {
 		t.Fatalf("plain output contains terminal escapes: %q", out)
