@@ -48,31 +48,66 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip(msg)
 	}
+	// Ports are picked free, then bound by the server a moment later; another dev server starting at the
+	// same time (test binaries run in parallel) may take one first. A server that exits at once is
+	// started again on other ports.
+	var last error
+	for range 3 {
+		s, err := start(t, bin)
+		if err == nil {
+			return s
+		}
+		last = err
+	}
+	t.Fatalf("the Temporal dev server did not come up: %v", last)
+	return nil
+}
+
+// start runs one dev server on free loopback ports and waits for it; its cleanup is registered on t.
+func start(t testing.TB, bin string) (*Server, error) {
 	port := freePort(t)
 	cmd := exec.Command(bin, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--http-port", strconv.Itoa(freePort(t)), "--metrics-port", strconv.Itoa(freePort(t)), "--log-level", "warn")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the Temporal dev server: %v", err)
+		return nil, fmt.Errorf("starting the Temporal dev server: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { stop(cmd, exited) })
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
+	t.Cleanup(p.stop)
 	s := &Server{Address: "127.0.0.1:" + strconv.Itoa(port), Namespace: "default"}
-	if err := s.wait(exited, 90*time.Second); err != nil {
-		t.Fatalf("the Temporal dev server did not come up: %v\n%s", err, out.String())
+	if err := s.wait(p, 90*time.Second); err != nil {
+		return nil, fmt.Errorf("%v\n%s", err, out.String())
 	}
-	return s
+	return s, nil
+}
+
+// process is a running dev server; exited is closed once it has ended, with err its exit status.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+}
+
+// stop interrupts the server, as Ctrl-C would, and kills it if it lingers.
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
 }
 
 // wait dials until the frontend answers, the server exits, or timeout passes.
-func (s *Server) wait(exited <-chan error, timeout time.Duration) error {
+func (s *Server) wait(p *process, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		select {
-		case err := <-exited:
-			return fmt.Errorf("it exited: %v", err)
+		case <-p.exited:
+			return fmt.Errorf("it exited: %v", p.err)
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -98,17 +133,6 @@ func (s *Server) Client(t testing.TB) client.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
-}
-
-// stop interrupts the server, as Ctrl-C would, and kills it if it lingers.
-func stop(cmd *exec.Cmd, exited <-chan error) {
-	_ = cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
 }
 
 func freePort(t testing.TB) int {
