@@ -51,8 +51,8 @@ func TestSlowDestinationOverlapsFetchingAndMergesPages(t *testing.T) {
 	var once sync.Once
 	pagesAtGate := -1
 	f.onCall = func(int) {
-		// Release the held write once 4 more pages were asked for while it was held: the partitions
-		// went on fetching while the destination was slow.
+		// Release the held write once more pages were asked for while it was held: the partitions went
+		// on fetching while the destination was slow.
 		pages := 0
 		for _, c := range f.callsSnapshot() {
 			if len(c.Fields) != 1 { // not a probe
@@ -65,8 +65,15 @@ func TestSlowDestinationOverlapsFetchingAndMergesPages(t *testing.T) {
 		case g.gated < 0:
 		case pagesAtGate < 0:
 			pagesAtGate = pages
-		case pages-pagesAtGate >= 4:
-			once.Do(func() { close(g.gate) })
+		case pages-pagesAtGate >= 2:
+			// Each partition fetches one page ahead of its commit, so a few pages can come while the write
+			// is held; a moment lets the answered ones reach the writer's queue before it opens.
+			once.Do(func() {
+				go func() {
+					time.Sleep(50 * time.Millisecond)
+					close(g.gate)
+				}()
+			})
 		}
 	}
 	sum, err := syncOnce(t, context.Background(), f, g.fakeDest, func(c *Config) { c.Dest = g; c.Concurrency = 4 })
