@@ -198,17 +198,7 @@ func newScheduleListCmd(a *app, tf *temporalFlags) *cobra.Command {
 		Short: "List the schedules of the namespace",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "table" && output != "json" {
-				return usageError("-o %s: choose table or json", output)
-			}
-			docs, err := a.listSchedules(cmd.Context(), *tf)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return printIndentedJSON(a.stdout, docs)
-			}
-			return printSchedules(a.stdout, docs)
+			return showTableOrJSON(a.stdout, output, func() ([]scheduleDoc, error) { return a.listSchedules(cmd.Context(), *tf) }, printSchedules)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
@@ -261,17 +251,7 @@ func newScheduleDescribeCmd(a *app, tf *temporalFlags) *cobra.Command {
 		Short: "Show a schedule: what it syncs, its policy, its recent and next runs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "table" && output != "json" {
-				return usageError("-o %s: choose table or json", output)
-			}
-			doc, err := a.describeSchedule(cmd.Context(), *tf, args[0])
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return printIndentedJSON(a.stdout, doc)
-			}
-			return printScheduleDoc(a.stdout, doc)
+			return showTableOrJSON(a.stdout, output, func() (*scheduleDoc, error) { return a.describeSchedule(cmd.Context(), *tf, args[0]) }, printScheduleDoc)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
@@ -330,4 +310,20 @@ func printScheduleDoc(w io.Writer, d *scheduleDoc) error {
 		fmt.Fprintf(tw, "next run:\t%s\n", t.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// showTableOrJSON checks -o before anything is asked of Temporal, then prints what fetch returns as JSON or
+// as table draws it.
+func showTableOrJSON[T any](w io.Writer, format string, fetch func() (T, error), table func(io.Writer, T) error) error {
+	if format != "table" && format != "json" {
+		return usageError("-o %s: choose table or json", format)
+	}
+	doc, err := fetch()
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return printIndentedJSON(w, doc)
+	}
+	return table(w, doc)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,25 +29,12 @@ import (
 
 const workerTestSecret = "sch3dule-secret-value-4711"
 
-// lockedBuffer is a worker's stderr, written by the process while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // startWorker runs `coupa worker` until the test ends; its connections come from a config file whose
 // secret is in the environment, as a deployment would have it.
-func startWorker(t *testing.T, dir string, env []string, flags ...string) (*lockedBuffer, *exec.Cmd) {
+func startWorker(t *testing.T, dir string, env []string, flags ...string) (*temporaltest.Buffer, *exec.Cmd) {
 	t.Helper()
 	cmd := coupaCommand(dir, env, append([]string{"--config", "coupa.yaml", "worker", "--task-queue", "coupa-cli"}, flags...)...)
-	logs := &lockedBuffer{}
+	logs := &temporaltest.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -215,7 +200,7 @@ func waitForScheduledRun(t *testing.T, c client.Client, name string, n int) clie
 }
 
 // checkScheduledRun waits for a run to end and wants both its tables ok.
-func checkScheduledRun(t *testing.T, c client.Client, run client.ScheduleWorkflowExecution, logs *lockedBuffer) {
+func checkScheduledRun(t *testing.T, c client.Client, run client.ScheduleWorkflowExecution, logs *temporaltest.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
